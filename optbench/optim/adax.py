@@ -1,0 +1,176 @@
+r"""AdaX (Li et al., 2020, "AdaX: Adaptive Gradient Descent with Exponential Long Term Memory").
+
+.. math::
+    m_t &= \beta_1 m_{t-1} + (1-\beta_1) g_t \\
+    v_t &= (1+\beta_2) v_{t-1} + \beta_2 g_t^2 \\
+    \hat v_t &= v_t / ((1+\beta_2)^t - 1) \\
+    \theta_t &= \theta_{t-1}(1 - \text{lr}\cdot\text{weight\_decay}) - \text{lr}\, m_t / (\sqrt{\hat v_t} + \epsilon)
+
+Conventions (checked in tests/test_adax.py):
+
+* No bias correction on :math:`m_t` (as in the paper).
+* eps is added to :math:`\sqrt{\hat v_t}` *after* the bias correction (the paper's form; the authors' code adds it
+  before).
+* :math:`v_t` itself grows like :math:`(1+\beta_2)^t` and overflows float32 near a million steps, so the state holds
+  :math:`\hat v_t` directly. Since :math:`b_t = (1+\beta_2)^t - 1` obeys :math:`b_t = (1+\beta_2) b_{t-1} + \beta_2`,
+  :math:`\hat v_t = \hat v_{t-1} + (\beta_2 / b_t)(g_t^2 - \hat v_{t-1})`: a lerp with weight :math:`\beta_2/b_t`,
+  computed in float64 on the host from the step count.
+* Weight decay is decoupled (AdaX-W) with the torch.optim.AdamW convention: ``param *= 1 - lr * weight_decay``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+__all__ = ["AdaX", "adax", "adax_weight"]
+
+
+def adax_weight(step: int, beta2: float) -> float:
+    """beta2 / ((1 + beta2)^t - 1): the weight of g_t^2 in the bias-corrected second moment."""
+    exponent = step * math.log1p(beta2)
+    if exponent > 700.0:  # (1+beta2)^t beyond float64; the weight is below 1e-300
+        return 0.0
+    return beta2 / math.expm1(exponent)
+
+
+class AdaX(Optimizer):
+    """AdaX / AdaX-W. See the module docstring for the update rule."""
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 1e-4),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        *,
+        foreach: bool | None = None,
+    ) -> None:
+        if not lr > 0.0:
+            raise ValueError(f"Invalid learning rate: {lr} (must be > 0)")
+        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"Invalid betas: {tuple(betas)} (each must be in [0, 1))")
+        if betas[1] == 0.0:
+            raise ValueError("Invalid betas: beta2 must be > 0 for AdaX")
+        if not eps >= 0.0:
+            raise ValueError(f"Invalid eps: {eps} (must be >= 0)")
+        if not weight_decay >= 0.0:
+            raise ValueError(f"Invalid weight_decay: {weight_decay} (must be >= 0)")
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach)
+        super().__init__(params, defaults)
+
+    @staticmethod
+    def state_numel(p: Tensor, group: dict) -> int:
+        """Elements of optimizer state held for ``p`` (besides the step counter): m and v_hat."""
+        return 2 * p.numel()
+
+    def _init_group(self, group, params, grads, exp_avgs, exp_avg_sqs, steps) -> None:
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise RuntimeError("AdaX does not support sparse gradients")
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = torch.tensor(0.0, dtype=torch.float32)
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)  # holds v_hat
+            params.append(p)
+            grads.append(p.grad)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            steps.append(state["step"])
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+            self._init_group(group, params, grads, exp_avgs, exp_avg_sqs, steps)
+            if not params:
+                continue
+            foreach = group["foreach"]
+            adax(
+                params,
+                grads,
+                exp_avgs,
+                exp_avg_sqs,
+                steps,
+                foreach=True if foreach is None else foreach,
+                lr=group["lr"],
+                beta1=group["betas"][0],
+                beta2=group["betas"][1],
+                eps=group["eps"],
+                weight_decay=group["weight_decay"],
+            )
+        return loss
+
+
+def adax(
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    exp_avg_sqs: list[Tensor],
+    steps: list[Tensor],
+    *,
+    foreach: bool,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+) -> None:
+    """Functional AdaX: updates ``params`` and the state tensors in place."""
+    fn = _multi_tensor_adax if foreach else _single_tensor_adax
+    fn(
+        params,
+        grads,
+        exp_avgs,
+        exp_avg_sqs,
+        steps,
+        lr=lr,
+        beta1=beta1,
+        beta2=beta2,
+        eps=eps,
+        weight_decay=weight_decay,
+    )
+
+
+def _single_tensor_adax(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay):
+    for p, g, m, v_hat, step_t in zip(params, grads, exp_avgs, exp_avg_sqs, steps, strict=True):
+        step_t += 1
+        w = adax_weight(int(step_t.item()), beta2)
+        if weight_decay != 0.0:
+            p.mul_(1.0 - lr * weight_decay)
+        m.lerp_(g, 1.0 - beta1)
+        v_hat.lerp_(g * g, w)
+        denom = v_hat.sqrt().add_(eps)
+        p.addcdiv_(m, denom, value=-lr)
+
+
+def _multi_tensor_adax(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay):
+    torch._foreach_add_(steps, 1.0)
+    buckets: dict[int, list[int]] = {}
+    for i, s in enumerate(steps):
+        buckets.setdefault(int(s.item()), []).append(i)
+    for step, idx in buckets.items():
+        p = [params[i] for i in idx]
+        g = [grads[i] for i in idx]
+        m = [exp_avgs[i] for i in idx]
+        v_hat = [exp_avg_sqs[i] for i in idx]
+        if weight_decay != 0.0:
+            torch._foreach_mul_(p, 1.0 - lr * weight_decay)
+        w = adax_weight(step, beta2)
+        torch._foreach_lerp_(m, g, 1.0 - beta1)
+        torch._foreach_mul_(v_hat, 1.0 - w)  # v_hat <- (1 - w) v_hat + w g^2, without a g^2 temporary
+        torch._foreach_addcmul_(v_hat, g, g, value=w)
+        denom = torch._foreach_sqrt(v_hat)
+        torch._foreach_add_(denom, eps)
+        torch._foreach_addcdiv_(p, m, denom, value=-lr)

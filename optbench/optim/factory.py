@@ -1,0 +1,84 @@
+"""Build an optimizer from its config node (one YAML file per optimizer in conf/optimizer/).
+
+A config names its class with ``_target_`` (torch.optim.* or optbench.optim.*); every other key except ``name`` is
+passed to the constructor. Values are checked here first so that a bad one stops the run with one paragraph that
+names the key, the value and what would be valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
+
+from optbench.errors import OptbenchError
+from optbench.paths import config_dir
+
+NON_CONSTRUCTOR_KEYS = ("name", "_target_")
+
+
+def available_optimizers() -> list[str]:
+    """Names of the optimizer configs: the files in conf/optimizer/."""
+    return sorted(p.stem for p in (config_dir() / "optimizer").glob("*.yaml"))
+
+
+def _in_unit_interval(value: Any) -> bool:
+    return isinstance(value, (int, float)) and 0.0 <= value < 1.0
+
+
+def _check(name: str, key: str, value: Any, ok: bool, valid: str) -> None:
+    if not ok:
+        raise OptbenchError(
+            f"optimizer.{key}={value!r} is not valid for optimizer '{name}': {valid}. "
+            f"Fix it on the command line, e.g. `optimizer.{key}=...`, or in conf/optimizer/{name}.yaml."
+        )
+
+
+def validate_optimizer_config(cfg: DictConfig | dict) -> None:
+    """Check the hyperparameters every optimizer shares names for; raise OptbenchError on the first bad one."""
+    c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    name = c.get("name", "?")
+    lr = c.get("lr")
+    _check(name, "lr", lr, isinstance(lr, (int, float)) and lr > 0, "the learning rate must be a number > 0")
+    if "betas" in c:
+        betas = c["betas"]
+        ok = isinstance(betas, (list, tuple)) and len(betas) == 2 and all(map(_in_unit_interval, betas))
+        _check(name, "betas", betas, ok, "betas must be two numbers, each in [0, 1)")
+    for key in ("beta1", "beta2"):
+        if c.get(key) is not None:
+            _check(name, key, c[key], _in_unit_interval(c[key]), f"{key} must be in [0, 1) or null")
+    if "momentum" in c:
+        _check(name, "momentum", c["momentum"], _in_unit_interval(c["momentum"]), "momentum must be in [0, 1)")
+    if "alpha" in c:
+        _check(name, "alpha", c["alpha"], _in_unit_interval(c["alpha"]), "alpha must be in [0, 1)")
+    if "weight_decay" in c:
+        wd = c["weight_decay"]
+        _check(name, "weight_decay", wd, isinstance(wd, (int, float)) and wd >= 0, "weight_decay must be >= 0")
+
+
+def build_optimizer(cfg: DictConfig | dict, params: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
+    """Validate ``cfg`` and construct the optimizer over ``params``."""
+    validate_optimizer_config(cfg)
+    c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    target = c.get("_target_")
+    try:
+        cls = get_class(target)
+    except Exception as exc:  # noqa: BLE001 - hydra raises several types here
+        raise OptbenchError(
+            f"optimizer._target_={target!r} cannot be imported ({exc}). Use a torch.optim class such as "
+            f"torch.optim.Adam or one of optbench.optim.Adafactor / optbench.optim.AdaX."
+        ) from None
+    kwargs = {k: v for k, v in c.items() if k not in NON_CONSTRUCTOR_KEYS}
+    for key in ("betas", "eps"):
+        if isinstance(kwargs.get(key), list):
+            kwargs[key] = tuple(kwargs[key])
+    try:
+        return cls(params, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise OptbenchError(
+            f"optimizer '{c.get('name')}' ({target}) rejected its configuration: {exc}. "
+            f"Valid keys are those of {target}'s constructor; see conf/optimizer/{c.get('name')}.yaml."
+        ) from None

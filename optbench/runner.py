@@ -1,0 +1,248 @@
+"""One benchmark run: config -> task + optimizer -> training loop -> record in W&B and the local store.
+
+Read ``run`` from top to bottom: check the config, skip if already done, build everything, train, record.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import platform
+import random
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from optbench.config import resolve_device, validate
+from optbench.memory import memory_record
+from optbench.optim import build_optimizer
+from optbench.schedules import build_scheduler
+from optbench.tasks import Task, build_task
+from optbench.timing import StepTimer
+from optbench.tracking.store import RunStore, run_id
+from optbench.tracking.summary import write_marker
+from optbench.tracking.wandb_run import WandbRun
+
+log = logging.getLogger(__name__)
+
+UNTIMED_STEPS = 5  # first steps create optimizer state and warm allocators; throughput skips them
+
+
+class Diverged(Exception):
+    """The training loss became NaN or infinite."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def total_steps(task: Task, cfg: DictConfig) -> int:
+    steps = task.steps_per_epoch() * cfg.task.epochs
+    return min(steps, cfg.task.max_steps) if cfg.task.get("max_steps") else steps
+
+
+def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
+    """Train and evaluate one configuration; return its summary (the stored one if it was already complete)."""
+    validate(cfg)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    rid = run_id(config)
+    store = RunStore(cfg.store_dir)
+    if output_dir is not None:
+        write_marker(output_dir, rid, str(store.root))
+    if store.is_complete(rid) and not cfg.force:
+        log.info(
+            "Run %s is already in the store (%s); skipping. Use force=true to redo it.",
+            rid,
+            store.run_dir(rid),
+        )
+        return store.summary(rid)
+
+    device = resolve_device(cfg.device)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    task = build_task(cfg.task, cfg.data_root, device, cfg.seed)
+    task.load()
+    model = task.build_model().to(device)
+    optimizer = build_optimizer(cfg.optimizer, model.parameters())
+    steps = total_steps(task, cfg)
+    self_scheduled = getattr(optimizer, "supplies_step_size", False)
+    scheduler = None if self_scheduled else build_scheduler(cfg.schedule, optimizer, steps)
+
+    group = cfg.sweep or f"{cfg.task.name}-{cfg.optimizer.name}"
+    wandb_run = WandbRun(
+        OmegaConf.to_container(cfg.logger, resolve=True),
+        name=rid,
+        group=group,
+        job_type=cfg.task.name,
+        tags=[cfg.task.name, cfg.optimizer.name, *cfg.tags],
+        config=config,
+    )
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    summary: dict[str, Any] = {
+        "run_id": rid,
+        "task": cfg.task.name,
+        "optimizer": cfg.optimizer.name,
+        "lr": cfg.optimizer.lr,
+        "seed": cfg.seed,
+        "sweep": group,
+        "tags": list(cfg.tags),
+        "schedule": "none (optimizer supplies its step size)" if self_scheduled else cfg.schedule.name,
+        "unit": task.unit,
+        "metric_name": task.metric,
+        "planned_steps": steps,
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "git_commit": git_commit(),
+        "torch_version": torch.__version__,
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "threads": torch.get_num_threads(),
+        "hostname": platform.node(),
+        "pid": os.getpid(),
+        "start_time": _now(),
+        "wandb_dir": wandb_run.dir,
+    }
+    metrics: list[dict[str, Any]] = []
+    log.info("Run %s: %s on %s, %d steps, device %s", rid, cfg.optimizer.name, cfg.task.name, steps, device)
+    try:
+        outcome = train(task, model, optimizer, scheduler, cfg, steps, metrics, wandb_run, device)
+        summary.update(outcome)
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded, then the sweep goes on
+        summary.update(status="failed", reason=f"{type(exc).__name__}: {exc}".splitlines()[0])
+        log.error("Run %s failed: %s", rid, summary["reason"])
+    summary.update(memory_record(model, optimizer, device))
+    summary["end_time"] = _now()
+    summary["record_dir"] = str(store.run_dir(rid))
+    store.commit(rid, config, metrics, summary)
+    wandb_run.finish(summary)
+    return summary
+
+
+def train(
+    task: Task,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    cfg: DictConfig,
+    steps: int,
+    metrics: list[dict],
+    wandb_run: WandbRun,
+    device: torch.device,
+) -> dict[str, Any]:
+    """The training loop. Appends train/eval rows to ``metrics``; returns status, final metrics and throughput."""
+    timer = StepTimer(device)
+    log_every = cfg.task.log_every
+    eval_every = cfg.task.get("eval_every")
+    start = time.perf_counter()
+    eval_s = 0.0
+    step, epoch = 0, 0
+    window: list[float] = []  # train losses since the last record
+    last_train_loss = None
+
+    def record(row: dict[str, Any]) -> None:
+        row = {
+            "step": step,
+            "epoch": epoch,
+            "wall_s": time.perf_counter() - start,
+            "train_s": time.perf_counter() - start - eval_s,
+            **row,
+        }
+        metrics.append(row)
+        wandb_run.log({f"{row['split']}/{k}": v for k, v in row.items() if k not in ("split", "step")}, step)
+
+    def evaluate(final: bool) -> dict[str, Any]:
+        nonlocal eval_s
+        t = time.perf_counter()
+        result = task.evaluate(model, final=final)
+        eval_s += time.perf_counter() - t
+        record({"split": "test" if final else "eval", **result})
+        return result
+
+    model.train()
+    status, reason, diverged_step = "finished", "", None
+    bar = tqdm(
+        total=steps,
+        desc=f"{cfg.task.name}/{cfg.optimizer.name}",
+        unit="step",
+        disable=None,
+        dynamic_ncols=True,
+    )
+    try:
+        while step < steps:
+            for batch in task.train_batches(epoch):
+                t0 = timer.mark()
+                optimizer.zero_grad(set_to_none=True)
+                loss = task.loss(model, batch)
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    raise Diverged(f"loss became {loss_value} at step {step + 1}")
+                loss.backward()
+                t1 = timer.mark()
+                optimizer.step()
+                t2 = timer.mark()
+                if scheduler is not None:
+                    scheduler.step()
+                step += 1
+                if step > UNTIMED_STEPS:
+                    timer.add(t0, t1, t2, batch.size)
+                window.append(loss_value)
+                if step % log_every == 0 or step == steps:
+                    last_train_loss = sum(window) / len(window)
+                    record({"split": "train", "loss": last_train_loss, "lr": optimizer.param_groups[0]["lr"]})
+                    bar.set_postfix(loss=f"{last_train_loss:.4f}", refresh=False)
+                    window.clear()
+                bar.update(1)
+                if eval_every and step % eval_every == 0 and step < steps:
+                    evaluate(final=False)
+                if step >= steps:
+                    break
+            epoch += 1
+            if step < steps and not eval_every:
+                evaluate(final=False)
+        final = evaluate(final=True)
+    except Diverged as exc:
+        status, reason, diverged_step = "diverged", str(exc), step + 1
+        final = {}
+        log.warning("Run diverged: %s", reason)
+    finally:
+        bar.close()
+
+    throughput = timer.summary(task.unit)
+    return {
+        "status": status,
+        "reason": reason,
+        "diverged_step": diverged_step,
+        "steps": step,
+        "epochs": epoch,
+        "final_train_loss": last_train_loss,
+        "final_metric": final.get(task.metric),
+        **{f"final_{k}": v for k, v in final.items() if isinstance(v, (int, float, str))},
+        "train_time_s": time.perf_counter() - start - eval_s,
+        "eval_time_s": eval_s,
+        **throughput,
+        "throughput": throughput[f"{task.unit}_per_s"],
+    }

@@ -1,0 +1,50 @@
+"""Learning-rate schedules as multipliers of the configured lr, applied with torch's LambdaLR.
+
+Steps are 1-based: ``factor(1)`` scales the first optimizer step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from omegaconf import DictConfig
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+
+from optbench.errors import OptbenchError
+
+SCHEDULES = ("constant", "warmup_rsqrt", "cosine")
+
+
+def schedule_factor(cfg: DictConfig | dict, total_steps: int) -> Callable[[int], float]:
+    name = cfg["name"]
+    warmup = int(cfg.get("warmup_steps", 0) or 0)
+    if warmup < 0:
+        raise OptbenchError(f"schedule.warmup_steps={warmup} must be >= 0 (0 = no warmup).")
+
+    def ramp(step: int) -> float:
+        return min(1.0, step / warmup) if warmup > 0 else 1.0
+
+    if name == "constant":
+        return ramp
+    if name == "warmup_rsqrt":
+        # peak at the end of warmup, then lr * sqrt(decay_start / step); decay_start defaults to the warmup
+        decay_start = max(1, int(cfg.get("decay_start") or warmup or 1))
+        return lambda step: ramp(step) * math.sqrt(decay_start / max(step, decay_start))
+    if name == "cosine":
+        min_ratio = float(cfg.get("min_ratio", 0.0))
+
+        def cosine(step: int) -> float:
+            if step <= warmup:
+                return ramp(step)
+            progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+            return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+        return cosine
+    raise OptbenchError(f"schedule.name={name!r} is not a known schedule; choose one of {', '.join(SCHEDULES)}.")
+
+
+def build_scheduler(cfg: DictConfig | dict, optimizer: Optimizer, total_steps: int) -> LambdaLR:
+    factor = schedule_factor(cfg, total_steps)
+    return LambdaLR(optimizer, lambda i: factor(i + 1))

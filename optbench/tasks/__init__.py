@@ -1,0 +1,17 @@
+"""Benchmark tasks. A task config (conf/task/*.yaml) names its class with ``_target_``."""
+
+from __future__ import annotations
+
+import torch
+from hydra.utils import get_class
+from omegaconf import DictConfig
+
+from optbench.tasks.base import Batch, Task
+
+
+def build_task(cfg: DictConfig, data_root: str | None, device: torch.device, seed: int) -> Task:
+    cls = get_class(cfg._target_)
+    return cls(cfg, data_root, device, seed)
+
+
+__all__ = ["Batch", "Task", "build_task"]

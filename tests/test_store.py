@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from optbench.tracking.store import RunStore, load_metrics, load_summaries, run_id
+
+CONFIG = {
+    "task": {"name": "t"},
+    "optimizer": {"name": "adam", "lr": 1e-3},
+    "seed": 0,
+    "store_dir": "/a",
+    "logger": {"dir": "/x"},
+    "data_root": "/d",
+    "force": False,
+    "sweep": None,
+    "tags": [],
+}
+
+
+def test_run_id_ignores_output_paths_but_not_hyperparameters():
+    rid = run_id(CONFIG)
+    assert rid.startswith("t-adam-")
+    assert (
+        run_id(
+            {
+                **CONFIG,
+                "store_dir": "/b",
+                "logger": {"dir": "/y"},
+                "data_root": None,
+                "force": True,
+                "sweep": "s",
+                "tags": ["x"],
+            }
+        )
+        == rid
+    )
+    assert run_id({**CONFIG, "seed": 1}) != rid
+    assert run_id({**CONFIG, "optimizer": {"name": "adam", "lr": 2e-3}}) != rid
+
+
+def test_commit_is_complete_and_replaces(tmp_path):
+    store = RunStore(tmp_path)
+    rows = [{"step": 1, "split": "train", "loss": 2.0}, {"step": 2, "split": "eval", "accuracy": 0.5}]
+    path = store.commit("r1", CONFIG, rows, {"status": "failed", "reason": "x"})
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "metrics.parquet", "summary.json"]
+    assert not store.is_complete("r1")  # failed runs are retried
+    store.commit("r1", CONFIG, rows, {"status": "finished"})
+    assert store.is_complete("r1")
+    assert json.loads((path / "summary.json").read_text()) == {"status": "finished"}
+    assert list((tmp_path / ".tmp").iterdir()) == []  # no leftovers
+    metrics = load_metrics(tmp_path)
+    assert list(metrics["run_id"].unique()) == ["r1"] and len(metrics) == 2
+    summaries = load_summaries(tmp_path)
+    assert summaries.loc[0, "optimizer.lr"] == 1e-3 and summaries.loc[0, "status"] == "finished"
+    assert isinstance(summaries, pd.DataFrame)
