@@ -85,7 +85,7 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
-    task = build_task(cfg.task, cfg.data_root, device, cfg.seed)
+    task = build_task(cfg.task, cfg.data_root, device, cfg.seed, cfg.cache_dir)
     task.load()
     model = task.build_model().to(device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
@@ -180,6 +180,8 @@ def train(
         result = task.evaluate(model, final=final)
         eval_s += time.perf_counter() - t
         record({"split": "test" if final else "eval", **result})
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float))
+        log.info("%s at step %d (epoch %d): %s", "test" if final else "eval", step, epoch, shown)
         return result
 
     model.train()

@@ -35,6 +35,7 @@ def compose_config(overrides: list[str], tmp_path: Path) -> DictConfig:
             "config",
             overrides=[
                 f"store_dir={tmp_path / 'store'}",
+                f"cache_dir={tmp_path / 'cache'}",
                 f"logger.dir={tmp_path / 'outputs'}",
                 "logger=none",
                 *overrides,

@@ -9,9 +9,11 @@ from omegaconf import DictConfig
 from optbench.tasks.base import Batch, Task
 
 
-def build_task(cfg: DictConfig, data_root: str | None, device: torch.device, seed: int) -> Task:
+def build_task(
+    cfg: DictConfig, data_root: str | None, device: torch.device, seed: int, cache_dir: str | None = None
+) -> Task:
     cls = get_class(cfg._target_)
-    return cls(cfg, data_root, device, seed)
+    return cls(cfg, data_root, device, seed, cache_dir)
 
 
 __all__ = ["Batch", "Task", "build_task"]

@@ -30,9 +30,12 @@ class Task(ABC):
     unit: str = "examples"  # throughput unit: "examples" or "tokens"
     metric: str = "accuracy"  # headline eval metric, higher is better
 
-    def __init__(self, cfg: DictConfig, data_root: str | None, device: torch.device, seed: int) -> None:
+    def __init__(
+        self, cfg: DictConfig, data_root: str | None, device: torch.device, seed: int, cache_dir: str | None = None
+    ) -> None:
         self.cfg = cfg
         self.data_root = Path(data_root).expanduser() if data_root else None
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None  # derived files, e.g. tokenizers
         self.device = device
         self.seed = seed
 
