@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 UNTIMED_STEPS = 5  # first steps create optimizer state and warm allocators; throughput skips them
 
 
+def untimed_steps(total: int) -> int:
+    """Steps left out of throughput: UNTIMED_STEPS, or fewer for very short runs so that some are timed."""
+    return min(UNTIMED_STEPS, total // 2)
+
+
 class Diverged(Exception):
     """The training loss became NaN or infinite."""
 
@@ -155,6 +160,7 @@ def train(
 ) -> dict[str, Any]:
     """The training loop. Appends train/eval rows to ``metrics``; returns status, final metrics and throughput."""
     timer = StepTimer(device)
+    skip = untimed_steps(steps)
     log_every = cfg.task.log_every
     eval_every = cfg.task.get("eval_every")
     start = time.perf_counter()
@@ -209,7 +215,7 @@ def train(
                 if scheduler is not None:
                     scheduler.step()
                 step += 1
-                if step > UNTIMED_STEPS:
+                if step > skip:
                     timer.add(t0, t1, t2, batch.size)
                 window.append(loss_value)
                 if step % log_every == 0 or step == steps:

@@ -1,0 +1,3 @@
+from optbench.report.cli import main
+
+main()

@@ -1,0 +1,94 @@
+"""The `optbench-report` command (a Hydra app over conf/report.yaml): figures and tables from the results store.
+
+optbench-report filters.task=mnist_mlp          # comparison figures + summary table -> results/mnist_mlp/
+optbench-report report=memory                   # memory-footprint table           -> results/memory/
+optbench-report report=table2                   # Adafactor Table 2                 -> results/adafactor_table2/
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from optbench.errors import OptbenchError
+from optbench.paths import config_dir
+
+
+def comparison(cfg: DictConfig, out: Path, runs, metrics) -> list[Path]:
+    from optbench.report import figures
+    from optbench.report.style import save
+    from optbench.report.tables import summary_table, write_table
+
+    target = cfg.target if cfg.target is not None else runs.get("task.target", [None]).iloc[0]
+    paths = []
+    paths += save(figures.curves(runs, metrics), out, "curves")
+    paths += save(figures.lr_sensitivity(runs), out, "lr_sensitivity")
+    paths += save(figures.memory(runs), out, "memory")
+    paths += save(figures.throughput(runs), out, "throughput")
+    table = summary_table(runs, metrics, target)
+    caption = (
+        f"{runs['task'].iloc[0]}: each optimizer at its best lr; final {runs['metric_name'].iloc[0]} "
+        f"mean ± std over seeds; time to {runs['metric_name'].iloc[0]} >= {target}"
+    )
+    paths += write_table(table, out, "summary", caption=caption, footnote=f"Hardware: {figures.hardware_line(runs)}.")
+    print(table.to_markdown(index=False, floatfmt=".4g"))
+    return paths
+
+
+def memory(cfg: DictConfig, out: Path) -> list[Path]:
+    from optbench.report.memory_table import memory_table
+    from optbench.report.tables import write_table
+
+    table = memory_table(list(cfg.report.models), list(cfg.report.optimizers) or None, cfg.report.real_max_params)
+    print(table.to_markdown(index=False, floatfmt=".4g"))
+    return write_table(
+        table,
+        out,
+        "memory",
+        caption="Optimizer-state memory (measured after two optimizer steps; "
+        "analytic from parameter shapes); 'meta' = built without allocating",
+    )
+
+
+def table2_report(out: Path, runs) -> list[Path]:
+    from optbench.report.table2 import table2
+    from optbench.report.tables import write_table
+
+    table, footnote = table2(runs)
+    print(table.to_markdown(index=False))
+    print(footnote)
+    return write_table(
+        table, out, "table2", caption="Adafactor ablation (Shazeer & Stern 2018, Table 2 layout)", footnote=footnote
+    )
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="report")
+def app(cfg: DictConfig) -> None:
+    from optbench.report.data import load_runs, load_wandb_runs
+
+    out = Path(cfg.out_root) / cfg.name
+    filters = OmegaConf.to_container(cfg.filters, resolve=True)
+    try:
+        if cfg.report.kind == "memory":
+            paths = memory(cfg, out)
+        else:
+            if cfg.source == "wandb":
+                runs, metrics = load_wandb_runs(cfg.wandb.project, cfg.wandb.entity, **filters)
+            elif cfg.source == "store":
+                runs, metrics = load_runs(cfg.store_dir, **filters)
+            else:
+                raise OptbenchError(f"source={cfg.source!r} is not valid; choose store (local) or wandb (online).")
+            paths = table2_report(out, runs) if cfg.report.kind == "table2" else comparison(cfg, out, runs, metrics)
+    except OptbenchError as exc:
+        print(f"optbench-report: error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    print(f"\nWrote {len(paths)} files to {out}:")
+    for p in paths:
+        print(f"  {p}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,72 @@
+"""Runs for a report: summaries and per-step metrics from the local store (or a W&B project), filtered."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from optbench.errors import OptbenchError
+from optbench.tracking.store import load_metrics, load_summaries
+
+
+def filter_runs(
+    runs: pd.DataFrame,
+    task: str | None = None,
+    sweep: str | None = None,
+    tags: Sequence[str] = (),
+    optimizers: Sequence[str] = (),
+    seeds: Sequence[int] = (),
+) -> pd.DataFrame:
+    """Rows matching every given filter (None or empty = no filter on that field)."""
+    if runs.empty:
+        return runs
+    keep = pd.Series(True, index=runs.index)
+    if task:
+        keep &= runs["task"] == task
+    if sweep:
+        keep &= runs["sweep"] == sweep
+    for tag in tags:
+        keep &= runs["tags"].apply(lambda t, tag=tag: tag in list(t))
+    if optimizers:
+        keep &= runs["optimizer"].isin(list(optimizers))
+    if seeds:
+        keep &= runs["seed"].isin(list(seeds))
+    return runs[keep & (runs["status"] != "failed")].reset_index(drop=True)
+
+
+def load_runs(store_dir: str, **filters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summaries, metrics) of the finished and diverged runs in the store that match ``filters``."""
+    runs = filter_runs(load_summaries(store_dir), **filters)
+    if runs.empty:
+        shown = ", ".join(f"{k}={v}" for k, v in filters.items() if v) or "none"
+        raise OptbenchError(
+            f"no finished or diverged runs in {store_dir} match the filters ({shown}); run a sweep "
+            f"first or change filters.task / filters.sweep / filters.tags."
+        )
+    return runs, load_metrics(store_dir, list(runs["run_id"]))
+
+
+def load_wandb_runs(project: str, entity: str | None = None, **filters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The same frames from a W&B project (online), read with wandb.Api."""
+    import wandb
+
+    api = wandb.Api()
+    summaries, metrics = [], []
+    for run in api.runs(f"{entity}/{project}" if entity else project):
+        row = {**pd.json_normalize(dict(run.config), sep=".").iloc[0].to_dict(), **dict(run.summary)}
+        row["run_id"] = run.name
+        summaries.append(row)
+        history = run.history(pandas=True)
+        for split in ("train", "eval", "test"):
+            cols = {c: c.split("/", 1)[1] for c in history.columns if c.startswith(f"{split}/")}
+            if cols:
+                part = (
+                    history[["_step", *cols]]
+                    .rename(columns={"_step": "step", **cols})
+                    .dropna(how="all", subset=list(cols.values()))
+                )
+                metrics.append(part.assign(split=split, run_id=run.name))
+    runs = filter_runs(pd.DataFrame(summaries), **filters)
+    frame = pd.concat(metrics, ignore_index=True) if metrics else pd.DataFrame()
+    return runs, frame[frame["run_id"].isin(runs["run_id"])] if not frame.empty else frame

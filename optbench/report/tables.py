@@ -1,0 +1,86 @@
+"""Tables from runs: the per-task summary, and writing any table as Markdown, LaTeX and CSV."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def mean_std(values) -> str:
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.4g} (n=1)"
+    return f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g} (n={len(values)})"
+
+
+def best_lr(runs: pd.DataFrame) -> float:
+    """The lr whose runs have the best mean final metric; a diverged run counts as the worst possible."""
+    score = runs.assign(score=runs["final_metric"].where(runs["status"] == "finished", -np.inf).fillna(-np.inf))
+    return float(score.groupby("lr")["score"].mean().idxmax())
+
+
+def time_to_target(metrics: pd.DataFrame, run_ids, metric: str, target: float | None) -> list[float]:
+    """Per run, the training seconds at the first evaluation whose metric reaches ``target`` (runs that never do
+    are left out)."""
+    if target is None or metrics.empty or metric not in metrics:
+        return []
+    out = []
+    evals = metrics[metrics["split"].isin(["eval", "test"]) & metrics["run_id"].isin(list(run_ids))]
+    for _, rows in evals.groupby("run_id"):
+        hit = rows[rows[metric] >= target].sort_values("step")
+        if not hit.empty:
+            out.append(float(hit["train_s"].iloc[0]))
+    return out
+
+
+def summary_table(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
+    """One row per optimizer at its best lr: final metric mean ± std over seeds, time-to-target, speed, memory."""
+    rows = []
+    metric = runs["metric_name"].iloc[0]
+    unit = runs["unit"].iloc[0]
+    for name, group in runs.groupby("optimizer", sort=False):
+        lr = best_lr(group)
+        at_lr = group[group["lr"] == lr]
+        done = at_lr[at_lr["status"] == "finished"]
+        values = done["final_metric"].tolist()
+        ttt = time_to_target(metrics, done["run_id"], metric, target)
+        rows.append(
+            {
+                "optimizer": name,
+                "best lr": lr,
+                f"final {metric}": mean_std(values),
+                f"{metric} mean": float(np.mean(values)) if values else np.nan,
+                f"{metric} std": float(np.std(values, ddof=1)) if len(values) > 1 else np.nan,
+                "seeds": len(values),
+                "time to target (s)": f"{np.mean(ttt):.1f} ({len(ttt)}/{len(done)})" if ttt else f"- (0/{len(done)})",
+                f"{unit}/s": float(done["throughput"].mean()) if not done.empty else np.nan,
+                "state bytes": int(group["state_bytes"].iloc[0]),
+                "diverged": int((group["status"] == "diverged").sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def write_table(df: pd.DataFrame, out_dir: Path, stem: str, caption: str = "", footnote: str = "") -> list[Path]:
+    """``stem``.md, ``stem``.tex and ``stem``.csv under ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = df.to_markdown(index=False, floatfmt=".4g")
+    if caption:
+        md = f"**{caption}**\n\n{md}"
+    if footnote:
+        md += f"\n\n{footnote}"
+    tex = df.to_latex(
+        index=False, float_format=lambda x: f"{x:.4g}", caption=caption or None, label=f"tab:{stem}", escape=True
+    ).replace("±", r"$\pm$")
+    if footnote:
+        tex += f"% {footnote}\n"
+    paths = [out_dir / f"{stem}.md", out_dir / f"{stem}.tex", out_dir / f"{stem}.csv"]
+    paths[0].write_text(md + "\n")
+    paths[1].write_text(tex)
+    df.to_csv(paths[2], index=False)
+    return paths

@@ -1,0 +1,224 @@
+"""Reports from a store with known numbers: summary statistics, files written, memory table, Table 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optbench.report.data import load_runs
+from optbench.report.memory_table import gpt2_shapes, memory_table, t5_shapes
+from optbench.report.table2 import table2
+from optbench.report.tables import summary_table
+from optbench.tracking.store import RunStore
+
+
+def fake_run(store, optimizer, lr, seed, final, losses, status="finished", state=1000, task="toy"):
+    rid = f"{task}-{optimizer}-{lr}-{seed}"
+    config = {"task": {"name": task, "target": 0.9}, "optimizer": {"name": optimizer, "lr": lr}, "seed": seed}
+    metrics = [
+        {"step": 10 * (i + 1), "split": "train", "loss": v, "train_s": float(i + 1)} for i, v in enumerate(losses)
+    ]
+    metrics += [
+        {"step": 10 * (i + 1), "split": "eval", "accuracy": final * (i + 1) / len(losses), "train_s": float(i + 1)}
+        for i in range(len(losses))
+    ]
+    summary = {
+        "run_id": rid,
+        "task": task,
+        "optimizer": optimizer,
+        "lr": lr,
+        "seed": seed,
+        "status": status,
+        "final_metric": final if status == "finished" else None,
+        "metric_name": "accuracy",
+        "unit": "examples",
+        "throughput": 1000.0 + seed,
+        "opt_step_time_s": 0.001,
+        "state_bytes": state,
+        "state_bytes_analytic": state,
+        "peak_rss_bytes": 2**30,
+        "tensor_bytes": 3 * state,
+        "cuda_max_allocated_bytes": None,
+        "sweep": "s",
+        "tags": ["t"],
+        "device": "cpu",
+        "threads": 2,
+        "torch_version": "2.x",
+    }
+    RunStore(store).commit(rid, config, metrics, summary)
+
+
+@pytest.fixture
+def store(tmp_path):
+    root = tmp_path / "store"
+    fake_run(root, "adam", 1e-3, 0, 0.90, [2.0, 1.0, 0.5])
+    fake_run(root, "adam", 1e-3, 1, 0.96, [2.2, 1.2, 0.7])
+    fake_run(root, "adam", 1e-2, 0, 0.50, [2.0, 1.5, 1.4])
+    fake_run(root, "adam", 1e-1, 0, 0.0, [3.0], status="diverged")
+    fake_run(root, "sgd", 1e-1, 0, 0.80, [2.0, 1.8, 1.6], state=0)
+    fake_run(root, "sgd", 1e-1, 1, 0.82, [2.1, 1.9, 1.7], state=0)
+    fake_run(root, "sgd", 1.0, 0, 0.0, [9.0], status="failed", state=0)  # failed runs are left out of reports
+    return root
+
+
+def test_summary_table_numbers(store):
+    runs, metrics = load_runs(str(store), task="toy")
+    assert len(runs) == 6
+    table = summary_table(runs, metrics, target=0.9).set_index("optimizer")
+    assert table.loc["adam", "best lr"] == 1e-3 and table.loc["sgd", "best lr"] == 1e-1
+    assert table.loc["adam", "accuracy mean"] == pytest.approx(0.93)
+    assert table.loc["adam", "accuracy std"] == pytest.approx(np.std([0.90, 0.96], ddof=1))
+    assert table.loc["adam", "final accuracy"] == "0.93 ± 0.042 (n=2)"
+    assert table.loc["adam", "diverged"] == 1 and table.loc["sgd", "diverged"] == 0
+    # adam seed 0 reaches 0.9 at its 3rd eval (3 s), seed 1 at its 3rd (0.96 * 3/3; 0.64 before): mean 3.0 s
+    assert table.loc["adam", "time to target (s)"] == "3.0 (2/2)"
+    assert table.loc["sgd", "time to target (s)"] == "- (0/2)"
+    assert table.loc["adam", "examples/s"] == pytest.approx(1000.5) and table.loc["sgd", "state bytes"] == 0
+
+
+def test_comparison_report_writes_figures_and_tables(store, tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "optbench.report",
+            f"store_dir={store}",
+            "filters.task=toy",
+            f"out_root={tmp_path / 'results'}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ},
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    folder = tmp_path / "results" / "toy"
+    for stem in ("curves", "lr_sensitivity", "memory", "throughput"):
+        assert (folder / f"{stem}.png").stat().st_size > 10_000 and (folder / f"{stem}.pdf").is_file()
+    assert "0.93 ± 0.042 (n=2)" in (folder / "summary.md").read_text()
+    assert r"$\pm$" in (folder / "summary.tex").read_text()
+    csv = pd.read_csv(folder / "summary.csv")
+    assert set(csv["optimizer"]) == {"adam", "sgd"}
+
+    missing = subprocess.run(
+        [sys.executable, "-m", "optbench.report", f"store_dir={store}", "filters.task=nosuchtask"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert missing.returncode == 2 and "no finished or diverged runs" in missing.stderr
+
+
+def test_reference_model_sizes():
+    n_gpt2 = sum(np.prod(s) for s in gpt2_shapes().values())
+    n_t5 = sum(np.prod(s) for s in t5_shapes().values())
+    assert n_gpt2 == pytest.approx(1.558e9, rel=1e-3)  # GPT-2 XL: 1.5B
+    assert n_t5 == pytest.approx(11.3e9, rel=1e-2)  # T5-11B
+
+
+def test_memory_table_measures_on_meta_without_allocating():
+    table = memory_table(["mnist_mlp", "gpt2_xl"], ["adam", "adafactor", "sgd"])
+    assert (table["state bytes"] == table["analytic bytes"]).all()
+    big = table[table["model"] == "gpt2_xl"].set_index("optimizer")
+    assert (big["measured on"] == "meta").all()
+    assert big.loc["adam", "state / params"] == pytest.approx(2.0, rel=1e-6)
+    assert big.loc["adafactor", "state / params"] < 0.01  # O(rows + cols) per matrix
+    assert big.loc["sgd", "state bytes"] == 0
+    small = table[table["model"] == "mnist_mlp"].set_index("optimizer")
+    # factored: rows + cols for each of the four weight matrices, full for the biases, one float32 step each
+    rows_cols = (1000 + 784) + (500 + 1000) + (100 + 500) + (10 + 100)
+    biases = 1000 + 500 + 100 + 10
+    assert small.loc["adafactor", "state bytes"] == 4 * (rows_cols + biases) + 8 * 4
+
+
+def test_table2_layout_from_runs():
+    rows = []
+    for row, label, opt, warm, status, bleu, seed in [
+        ("adam", "Adam", "adam", True, "finished", 30.0, 0),
+        ("adam", "Adam", "adam", True, "finished", 32.0, 1),
+        ("adam", "Adam", "adam", False, "diverged", None, 0),
+        ("relative_step", "relative step (Adafactor)", "adafactor", True, "finished", 29.0, 0),
+        ("relative_step", "relative step (Adafactor)", "adafactor", False, "finished", 28.5, 0),
+    ]:
+        rows.append(
+            {
+                "table2.row": row,
+                "table2.label": label,
+                "table2.warmup": warm,
+                "status": status,
+                "final_metric": bleu,
+                "seed": seed,
+                "optimizer.name": opt,
+                "optimizer.betas": [0.9, 0.999],
+                "optimizer.beta1": None,
+                "optimizer.beta2": None,
+                "optimizer.decay_rate": -0.8,
+                "optimizer.clip_threshold": 1.0,
+                "optimizer.factored": True,
+                "optimizer.relative_step": True,
+                "state_bytes": 100 if opt == "adafactor" else 800,
+                "final_bleu_signature": "nrefs:1|x",
+                "task": "transformer_mt",
+                "task.src": "de",
+                "task.tgt": "en",
+                "task.splits.test": "test_2016_flickr",
+                "final_beam": 4,
+            }
+        )
+    table, footnote = table2(pd.DataFrame(rows))
+    assert list(table["setting"]) == ["Adam", "relative step (Adafactor)"]
+    adam, rel = table.iloc[0], table.iloc[1]
+    assert adam["BLEU (warmup)"] == "31.0 ± 1.4" and adam["BLEU (no warmup)"] == "diverged"
+    assert adam["beta1"] == "0.9" and adam["second-moment decay"] == "beta2 = 0.999" and adam["factored"] == "no"
+    assert rel["second-moment decay"] == "1 - t^(-0.8)" and rel["step size"] == "relative" and rel["clipping d"] == "1"
+    assert rel["BLEU (no warmup)"] == "28.5" and rel["state bytes"] == 100
+    assert "nrefs:1|x" in footnote and "not the paper's" in footnote
+
+
+def test_table2_experiment_end_to_end_on_the_tiny_task(tmp_path, data_root):
+    env = {**os.environ, "OPTBENCH_DATA": str(data_root), "WANDB_MODE": "disabled"}
+    env.pop("OPTBENCH_STORE", None)
+    sweep = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "optbench",
+            "-m",
+            "+experiment=adafactor_table2",
+            "task=transformer_mt_tiny",
+            "task.max_steps=3",
+            "task.train_subset=300",
+            "task.eval_subset=8",
+            "logger=none",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=900,
+    )
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    assert "24 runs in sweep" in sweep.stdout
+    report = subprocess.run(
+        [sys.executable, "-m", "optbench.report", "report=table2"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert report.returncode == 0, report.stderr
+    table = pd.read_csv(tmp_path / "results/adafactor_table2/table2.csv")
+    assert len(table) == 12 and table["setting"].iloc[0] == "Adam"
+    assert table["BLEU (warmup)"].notna().all() and table["BLEU (no warmup)"].notna().all()
+    rel = table.set_index("setting").loc["relative step (Adafactor)"]
+    adam = table.set_index("setting").loc["Adam"]
+    assert rel["state bytes"] < adam["state bytes"] / 10  # factored second moment, no first moment
+    assert "sacreBLEU signature: nrefs:1|case:mixed" in (tmp_path / "results/adafactor_table2/table2.md").read_text()
