@@ -68,7 +68,7 @@ def table2(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """(table, footnote) from the runs of the adafactor_table2 experiment."""
     rows = []
     order = {key: i for i, key in enumerate(ROW_ORDER)}
-    for key, group in sorted(runs.groupby("table2.row"), key=lambda kv: order.get(kv[0], len(order))):
+    for _row, group in sorted(runs.groupby("table2.row"), key=lambda kv: order.get(kv[0], len(order))):
         warm = group[group["table2.warmup"].astype(bool)]
         cold = group[~group["table2.warmup"].astype(bool)]
         rows.append(
