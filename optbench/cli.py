@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import sys
 
 import hydra
@@ -12,12 +14,50 @@ from omegaconf import DictConfig
 from optbench.errors import OptbenchError
 from optbench.paths import config_dir
 
+# launcher choice -> (plugin module, pip extra)
+LAUNCHER_PLUGINS = {
+    "joblib": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
+    "parallel": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "local_submitit": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+}
+
+
+def missing_launcher_plugin(argv: list[str]) -> str | None:
+    """An install hint when the command line asks for a launcher whose plugin is not installed."""
+    for arg in argv:
+        if arg.startswith("hydra/launcher="):
+            choice = arg.split("=", 1)[1]
+            module, extra = LAUNCHER_PLUGINS.get(choice, (None, None))
+            if module and importlib.util.find_spec(module) is None:
+                return (
+                    f"hydra/launcher={choice} needs a Hydra launcher plugin that is not installed: "
+                    f"pip install 'optbench[{extra}]' (or pip install -e '.[{extra}]' in a checkout)."
+                )
+    return None
+
+
+def launcher_threads(launcher: DictConfig) -> int | None:
+    """torch threads per job so that parallel jobs x threads does not oversubscribe the machine's cores."""
+    cpus = os.cpu_count() or 1
+    if launcher.get("cpus_per_task"):
+        return int(launcher.cpus_per_task)
+    n_jobs = launcher.get("n_jobs")
+    if n_jobs:
+        jobs = cpus if n_jobs < 0 else min(int(n_jobs), cpus)
+        return max(1, cpus // jobs)
+    return None
+
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
 def app(cfg: DictConfig) -> float | None:
     from optbench.runner import run  # imported here so `optbench --help` stays fast
 
     hydra_cfg = HydraConfig.get()
+    if cfg.threads is None:
+        cfg.threads = launcher_threads(hydra_cfg.launcher)
     try:
         summary = run(cfg, output_dir=hydra_cfg.runtime.output_dir)
     except OptbenchError as exc:
@@ -25,10 +65,14 @@ def app(cfg: DictConfig) -> float | None:
         sys.exit(2)
     if summary["status"] == "failed" and hydra_cfg.mode != RunMode.MULTIRUN:
         sys.exit(1)
-    return summary.get("final_metric")  # lets sweepers (e.g. Optuna) optimise the headline metric
+    return summary.get("final_metric")  # sweepers (tuning, Optuna) optimise the headline metric
 
 
 def main() -> None:
+    hint = missing_launcher_plugin(sys.argv[1:])
+    if hint:
+        print(f"optbench: error: {hint}", file=sys.stderr)
+        sys.exit(2)
     app()
 
 

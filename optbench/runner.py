@@ -120,6 +120,7 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         "schedule": "none (optimizer supplies its step size)" if self_scheduled else cfg.schedule.name,
         "unit": task.unit,
         "metric_name": task.metric,
+        "higher_is_better": task.higher_is_better,
         "planned_steps": steps,
         "n_params": sum(p.numel() for p in model.parameters()),
         "git_commit": git_commit(),
@@ -220,7 +221,14 @@ def train(
                 window.append(loss_value)
                 if step % log_every == 0 or step == steps:
                     last_train_loss = sum(window) / len(window)
-                    record({"split": "train", "loss": last_train_loss, "lr": optimizer.param_groups[0]["lr"]})
+                    record(
+                        {
+                            "split": "train",
+                            "loss": last_train_loss,
+                            "lr": optimizer.param_groups[0]["lr"],
+                            **task.train_record(model),
+                        }
+                    )
                     bar.set_postfix(loss=f"{last_train_loss:.4f}", refresh=False)
                     window.clear()
                 bar.update(1)

@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if [ -z "${OPTBENCH_DATA:-}" ] && [ -d ../shared/data ]; then export OPTBENCH_DATA=$(cd ../shared/data && pwd); fi
 export WANDB_MODE=offline WANDB_SILENT=true
-.venv/bin/ruff check optbench tests scripts
+.venv/bin/ruff check optbench tests scripts plugins/hydra_plugins
 exec .venv/bin/python -m pytest "$@"

@@ -16,16 +16,12 @@ from .test_idx import make_idx_dir
 FAST = ["task.hidden=[32]", "task.batch_size=32", "task.log_every=5"]
 
 
-def optbench(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def optbench(cwd: Path, *args: str, env: dict | None = None, module: str = "optbench") -> subprocess.CompletedProcess:
+    """Run `python -m <module> <args>` in ``cwd``; the store lands in cwd/results/store."""
     full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
     full_env.pop("OPTBENCH_STORE", None)
     return subprocess.run(
-        [sys.executable, "-m", "optbench", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600
     )
 
 

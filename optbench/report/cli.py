@@ -65,6 +65,15 @@ def table2_report(out: Path, runs) -> list[Path]:
     )
 
 
+def trajectories(out: Path, runs, metrics) -> list[Path]:
+    from optbench.report import trajectories as traj
+    from optbench.report.style import save
+
+    best = traj.best_runs(runs)
+    print(best[["lr", "final_metric"]].rename(columns={"final_metric": "final value"}).to_markdown(floatfmt=".4g"))
+    return save(traj.gallery(runs, metrics), out, "gallery") + save(traj.overlay(runs, metrics), out, "overlay")
+
+
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="report")
 def app(cfg: DictConfig) -> None:
     from optbench.report.data import load_runs, load_wandb_runs
@@ -81,7 +90,12 @@ def app(cfg: DictConfig) -> None:
                 runs, metrics = load_runs(cfg.store_dir, **filters)
             else:
                 raise OptbenchError(f"source={cfg.source!r} is not valid; choose store (local) or wandb (online).")
-            paths = table2_report(out, runs) if cfg.report.kind == "table2" else comparison(cfg, out, runs, metrics)
+            if cfg.report.kind == "table2":
+                paths = table2_report(out, runs)
+            elif cfg.report.kind == "trajectories":
+                paths = trajectories(out, runs, metrics)
+            else:
+                paths = comparison(cfg, out, runs, metrics)
     except OptbenchError as exc:
         print(f"optbench-report: error: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -28,7 +28,8 @@ class Task(ABC):
     """Base class for benchmark problems. Subclasses set ``unit`` and ``metric`` and implement the methods."""
 
     unit: str = "examples"  # throughput unit: "examples" or "tokens"
-    metric: str = "accuracy"  # headline eval metric, higher is better
+    metric: str = "accuracy"  # headline eval metric
+    higher_is_better: bool = True
 
     def __init__(
         self, cfg: DictConfig, data_root: str | None, device: torch.device, seed: int, cache_dir: str | None = None
@@ -61,6 +62,10 @@ class Task(ABC):
     @abstractmethod
     def evaluate(self, model: nn.Module, final: bool = False) -> dict[str, Any]:
         """Held-out metrics, e.g. {"eval_loss": ..., "accuracy": ...}; ``final`` marks the end-of-training eval."""
+
+    def train_record(self, model: nn.Module) -> dict[str, float]:
+        """Extra values stored with each logged train row (e.g. a 2-D task's position); none by default."""
+        return {}
 
     def epoch_generator(self, epoch: int) -> torch.Generator:
         """A CPU generator seeded from the run seed and the epoch, so shuffling is reproducible per epoch."""

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 # Keys that say where things are written or how they are logged, not what is computed: left out of the run id.
-NON_IDENTITY_KEYS = ("store_dir", "cache_dir", "data_root", "force", "logger", "sweep", "tags", "hydra")
+NON_IDENTITY_KEYS = ("store_dir", "cache_dir", "data_root", "force", "logger", "sweep", "tags", "threads", "hydra")
 # Outcomes that a re-run of the same config skips (failed runs are retried).
 COMPLETE_STATUSES = ("finished", "diverged")
 

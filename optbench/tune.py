@@ -1,0 +1,127 @@
+"""The tuning protocol as a Hydra sweeper (DeepOBS / "Crowded Valley" style), so it is one command:
+
+    optbench -m +experiment=tune optimizer=adafactor            # one optimizer
+    optbench -m +experiment=optimizer_shootout task=mnist_mlp   # all eight
+
+For every combination of the command's other sweep values (a "group", e.g. one optimizer), phase 1 runs a
+log-spaced lr grid around the group's default lr on one seed; the best lr by the run's final metric (a diverged or
+failed run counts as the worst) is then rerun on every seed of ``seeds`` in phase 2. Both phases go through the
+configured launcher (sequential, joblib, submitit) and share the sweep's group name in W&B and the store; the
+phase-2 run with the grid's seed is the grid run itself, so the store skips it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def lr_grid(
+    default_lr: float,
+    num: int,
+    min_factor: float,
+    max_factor: float,
+    lr_min: float | None = None,
+    lr_max: float | None = None,
+) -> list[float]:
+    """``num`` log-spaced learning rates from lr_min to lr_max (default: default_lr x [min_factor, max_factor])."""
+    low = lr_min if lr_min is not None else default_lr * min_factor
+    high = lr_max if lr_max is not None else default_lr * max_factor
+    if not 0 < low <= high or num < 1:
+        raise ValueError(f"bad lr grid: from {low} to {high} with {num} points (need 0 < low <= high, num >= 1)")
+    return [float(f"{x:.6g}") for x in np.logspace(math.log10(low), math.log10(high), num)]
+
+
+def best_index(scores: list[float | None], maximize: bool = True) -> int:
+    """Index of the best score; None (diverged or failed) is the worst possible."""
+    worst = -math.inf if maximize else math.inf
+    values = [worst if s is None or not math.isfinite(s) else s for s in scores]
+    return int(np.argmax(values) if maximize else np.argmin(values))
+
+
+class TuneSweeper(BasicSweeper):
+    def __init__(
+        self,
+        num_lrs: int = 7,
+        lr_min_factor: float = 0.01,
+        lr_max_factor: float = 10.0,
+        lr_min: float | None = None,
+        lr_max: float | None = None,
+        grid_seed: int = 0,
+        seeds: list[int] | None = None,
+        direction: str = "maximize",
+        max_batch_size: int | None = None,
+        params: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(max_batch_size=max_batch_size, params=params)
+        if direction not in ("maximize", "minimize"):
+            raise ValueError(f"direction={direction!r}: choose maximize or minimize")
+        self.grid_args = dict(
+            num=num_lrs, min_factor=lr_min_factor, max_factor=lr_max_factor, lr_min=lr_min, lr_max=lr_max
+        )
+        self.grid_seed, self.seeds, self.maximize = grid_seed, list(seeds or [0, 1, 2]), direction == "maximize"
+
+    def _default_lr(self, group: list[str]) -> float:
+        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(group))
+        return float(OmegaConf.select(cfg, "optimizer.lr"))
+
+    def _launch(self, batch: list[list[str]], start: int) -> list[Any]:
+        self.validate_batch_is_legal(batch)
+        results = self.launcher.launch(batch, initial_job_idx=start)
+        scores = []
+        for r in results:
+            try:
+                scores.append(r.return_value)
+            except Exception as exc:  # noqa: BLE001 - a job that raised counts as the worst score
+                log.error("job %s failed: %s", r.overrides, exc)
+                scores.append(None)
+        return scores
+
+    def sweep(self, arguments: list[str]) -> Any:
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides([*self._parse_config(), *arguments])
+        groups = self.split_arguments(overrides, None)[0]
+        swept = {o.get_key_element() for o in overrides if o.is_sweep_override()}
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+
+        grids = [lr_grid(self._default_lr(g), **self.grid_args) for g in groups]
+        phase1 = [
+            [*g, f"optimizer.lr={lr}", f"seed={self.grid_seed}", "tags=[tune,grid]"]
+            for g, grid in zip(groups, grids, strict=True)
+            for lr in grid
+        ]
+        log.info("Tuning phase 1: %d groups x %d learning rates on seed %d", len(groups), len(grids[0]), self.grid_seed)
+        scores = self._launch(phase1, 0)
+
+        results, phase2, k = [], [], 0
+        for group, grid in zip(groups, grids, strict=True):
+            group_scores = scores[k : k + len(grid)]
+            k += len(grid)
+            best = grid[best_index(group_scores, self.maximize)]
+            label = " ".join(o for o in group if o.split("=", 1)[0] in swept) or "(base)"
+            results.append({"label": label, "group": group, "grid": grid, "scores": group_scores, "best_lr": best})
+            phase2 += [[*group, f"optimizer.lr={best}", f"seed={s}", "tags=[tune,final]"] for s in self.seeds]
+        log.info("Tuning phase 2: best lr x seeds %s", self.seeds)
+        final_scores = self._launch(phase2, len(phase1))
+        n = len(self.seeds)
+        for i, res in enumerate(results):
+            res["final_scores"] = final_scores[i * n : (i + 1) * n]
+        (sweep_dir / "tune_results.json").write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nBest learning rates (phase 1 grid on seed {self.grid_seed}; phase 2 seeds {self.seeds}):")
+        for res in results:
+            finals = [s for s in res["final_scores"] if s is not None]
+            mean = f"{np.mean(finals):.4g}" if finals else "diverged"
+            print(f"  {res['label']}: lr={res['best_lr']:g}  final metric mean={mean}")
+        return results

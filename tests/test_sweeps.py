@@ -1,0 +1,147 @@
+"""Sweeps: parallel and SLURM-style launchers, resume after SIGKILL, the tuning protocol."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from optbench.cli import launcher_threads, missing_launcher_plugin
+from optbench.tune import best_index, lr_grid
+
+from .test_cli import FAST, optbench, store_snapshot, summaries
+from .test_idx import make_idx_dir
+
+
+@pytest.fixture
+def idx_dir(tmp_path):
+    make_idx_dir(tmp_path / "idx", n_train=256, n_test=64)
+    return tmp_path / "idx"
+
+
+def test_joblib_launcher_two_jobs_one_record_per_config(tmp_path, idx_dir):
+    out = optbench(
+        tmp_path,
+        "-m",
+        "hydra/launcher=parallel",
+        "hydra.launcher.n_jobs=2",
+        "optimizer=sgd,adam",
+        "seed=0,1",
+        f"task.data_dir={idx_dir}",
+        "logger=none",
+        *FAST,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    records = summaries(tmp_path)
+    assert sorted((s["optimizer"], s["seed"]) for s in records) == [("adam", 0), ("adam", 1), ("sgd", 0), ("sgd", 1)]
+    assert all(s["status"] == "finished" for s in records)
+    assert {s["threads"] for s in records} == {max(1, (os.cpu_count() or 1) // 2)}
+    assert len({s["pid"] for s in records}) >= 2  # ran in worker processes
+    assert "4 runs in sweep" in out.stdout
+
+
+def test_submitit_local_launcher(tmp_path, idx_dir):
+    out = optbench(
+        tmp_path,
+        "-m",
+        "hydra/launcher=local_submitit",
+        "optimizer=sgd,adax",
+        f"task.data_dir={idx_dir}",
+        "logger=none",
+        *FAST,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    records = summaries(tmp_path)
+    assert sorted(s["optimizer"] for s in records) == ["adax", "sgd"]
+    assert all(s["status"] == "finished" and s["threads"] == 1 for s in records)
+
+
+def test_sweep_killed_with_sigkill_resumes_without_duplicates(tmp_path, idx_dir):
+    args = ["-m", "optimizer=sgd,momentum,adam,adax", f"task.data_dir={idx_dir}", "logger=none", *FAST, "task.epochs=3"]
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    env.pop("OPTBENCH_STORE", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optbench", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    runs = tmp_path / "results/store/runs"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(runs.glob("*/summary.json"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    early = store_snapshot(runs)
+    n_early = len([k for k in early if k.endswith("summary.json")])
+    assert 2 <= n_early < 4, "the sweep should be killed part-way"
+
+    out = optbench(tmp_path, *args)
+    assert out.returncode == 0, out.stderr[-2000:]
+    records = summaries(tmp_path)
+    assert sorted(s["optimizer"] for s in records) == ["adam", "adax", "momentum", "sgd"]
+    assert all(s["status"] == "finished" for s in records)
+    after = store_snapshot(runs)
+    assert {k: after[k] for k in early} == early  # the records finished before the kill are untouched
+    assert out.stdout.count("skipping") + out.stderr.count("skipping") == n_early
+
+
+def test_tuning_protocol_grid_then_seeds(tmp_path, idx_dir):
+    out = optbench(
+        tmp_path,
+        "-m",
+        "+experiment=tune",
+        "optimizer=sgd",
+        "hydra.sweeper.num_lrs=3",
+        "hydra.sweeper.lr_min=1e-3",
+        "hydra.sweeper.lr_max=1e5",
+        "hydra.sweeper.seeds=[0,1]",
+        f"task.data_dir={idx_dir}",
+        "logger=none",
+        *FAST,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    records = summaries(tmp_path)
+    grid = {s["lr"]: s for s in records if s["seed"] == 0}
+    assert sorted(grid) == [1e-3, 10.0, 1e5]
+    assert grid[1e5]["status"] == "diverged"  # counted as the worst
+    [result] = json.loads(next((tmp_path / "outputs/multirun").rglob("tune_results.json")).read_text())
+    scores = {lr: s["final_metric"] for lr, s in grid.items()}
+    assert result["best_lr"] == max((v, k) for k, v in scores.items() if v is not None)[1]
+    seeds_at_best = sorted(s["seed"] for s in records if s["lr"] == result["best_lr"])
+    assert seeds_at_best == [0, 1]  # seed 0 is the grid run itself, not a duplicate
+    assert {s["sweep"] for s in records} == {"tune-mnist_mlp-sgd"}
+    assert "Best learning rates" in out.stdout
+
+
+def test_lr_grid_and_best_index():
+    assert lr_grid(1e-3, 3, 0.01, 100.0) == [1e-5, 1e-3, 1e-1]
+    assert lr_grid(1.0, 2, 1, 1, lr_min=1e-4, lr_max=1e-2) == [1e-4, 1e-2]
+    assert best_index([0.5, None, 0.9, float("nan")]) == 2
+    assert best_index([0.5, None, 0.1], maximize=False) == 2
+    with pytest.raises(ValueError, match="bad lr grid"):
+        lr_grid(1e-3, 3, 10, 0.1)
+
+
+def test_missing_launcher_plugin_names_the_extra(monkeypatch):
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    assert "pip install 'optbench[joblib]'" in missing_launcher_plugin(["-m", "hydra/launcher=parallel"])
+    assert "pip install 'optbench[slurm]'" in missing_launcher_plugin(["hydra/launcher=slurm"])
+    assert missing_launcher_plugin(["optimizer=adam"]) is None
+
+
+def test_threads_per_job_never_oversubscribe():
+    from omegaconf import OmegaConf
+
+    cpus = os.cpu_count() or 1
+    assert launcher_threads(OmegaConf.create({"n_jobs": 2})) == max(1, cpus // 2)
+    assert launcher_threads(OmegaConf.create({"n_jobs": -1})) == 1
+    assert launcher_threads(OmegaConf.create({"cpus_per_task": 3})) == 3
+    assert launcher_threads(OmegaConf.create({})) is None
