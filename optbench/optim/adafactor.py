@@ -362,8 +362,13 @@ def _multi_tensor_adafactor_same_step(
     eps2,
     weight_decay,
 ) -> None:
-    n = len(params)
-    # alpha_t per tensor, kept on device: max(eps2, RMS(p)) * rho, or rho.
+    """One step for tensors at the same step count. Per-tensor scalars stay on device (no host sync).
+
+    Factored tensors never materialise V_hat or U: with r = rsqrt(R / mean(R)) and c = rsqrt(C),
+    U = (G * c) * r, and mean(U^2) = sum_i r_i^2 (G^2 @ c^2)_i / numel, where G^2 @ [1, c^2] also gives the row
+    sums; the clipping and step-size scale fold into r, so the parameter update is a single addcmul.
+    """
+    # alpha_t per tensor: max(eps2, RMS(p)) * rho, from the parameters before this step
     if scale_parameter:
         alphas = torch._foreach_norm(params)
         torch._foreach_mul_(alphas, [1.0 / math.sqrt(p.numel()) for p in params])
@@ -371,60 +376,61 @@ def _multi_tensor_adafactor_same_step(
         torch._foreach_mul_(alphas, rho)
     else:
         alphas = [torch.full((), rho, dtype=p.dtype, device=p.device) for p in params]
+    if weight_decay != 0.0:
+        decay = torch._foreach_mul(alphas, -weight_decay)
+        torch._foreach_add_(decay, 1.0)
+        torch._foreach_mul_(params, decay)
 
+    def clip_scale(alpha: Tensor, mean_sq: Tensor) -> Tensor:
+        """alpha / max(1, RMS(U) / d), as a tensor."""
+        if clip_threshold is None:
+            return alpha
+        return alpha / (mean_sq.sqrt() / clip_threshold).clamp(min=1.0)
+
+    n = len(params)
     fac = [i for i in range(n) if row_vars[i] is not None]
     full = [i for i in range(n) if row_vars[i] is None]
+    updates: dict[int, tuple[Tensor, Tensor]] = {}  # i -> (buffer, factor): the update is buffer * factor
 
-    # Preconditioned update U = G / sqrt(V_hat), one buffer per tensor (the only full-size temporary).
-    updates: list[Tensor | None] = [None] * n
+    if fac:
+        g_fac = [grads[i] for i in fac]
+        sq = torch._foreach_mul(g_fac, g_fac)  # G^2, the one full-size temporary
+        col_means = [s.mean(dim=-2) for s in sq]
+        torch._foreach_add_(col_means, eps1)
+        c_vars = [col_vars[i] for i in fac]
+        torch._foreach_lerp_(c_vars, col_means, one_minus_beta2)
+        c_inv = torch._foreach_reciprocal(c_vars)  # c^2 = 1 / C
+        # one pass over G^2 per tensor: row sums and G^2 @ (1 / C)
+        both = [torch.matmul(s, torch.stack([torch.ones_like(ci), ci], dim=-1)) for s, ci in zip(sq, c_inv)]
+        row_means = [b[..., 0] / s.shape[-1] for b, s in zip(both, sq)]
+        torch._foreach_add_(row_means, eps1)
+        r_vars = [row_vars[i] for i in fac]
+        torch._foreach_lerp_(r_vars, row_means, one_minus_beta2)
+        r_sq = torch._foreach_div([r.mean(dim=-1, keepdim=True) for r in r_vars], r_vars)  # r^2 = mean(R) / R
+        for j, i in enumerate(fac):
+            mean_sq = (r_sq[j] * both[j][..., 1]).sum() / params[i].numel()  # mean(U^2)
+            factor = r_sq[j].sqrt_().mul_(clip_scale(alphas[i], mean_sq)).unsqueeze(-1)
+            updates[i] = (torch.mul(grads[i], c_inv[j].sqrt_().unsqueeze(-2), out=sq[j]), factor)  # G * c
     if full:
         g_full = [grads[i] for i in full]
         v_full = [variances[i] for i in full]
         sq = torch._foreach_mul(g_full, g_full)
         torch._foreach_add_(sq, eps1)
         torch._foreach_lerp_(v_full, sq, one_minus_beta2)
-        torch._foreach_copy_(sq, v_full)  # reuse the g^2 buffer for V^{-1/2} G
+        torch._foreach_copy_(sq, v_full)
         torch._foreach_rsqrt_(sq)
-        torch._foreach_mul_(sq, g_full)
+        torch._foreach_mul_(sq, g_full)  # U = G / sqrt(V)
         for j, i in enumerate(full):
-            updates[i] = sq[j]
-    if fac:
-        g_fac = [grads[i] for i in fac]
-        r_fac = [row_vars[i] for i in fac]
-        c_fac = [col_vars[i] for i in fac]
-        sq = torch._foreach_mul(g_fac, g_fac)
-        torch._foreach_add_(sq, eps1)
-        row_means = [s.mean(dim=-1) for s in sq]
-        col_means = [s.mean(dim=-2) for s in sq]
-        torch._foreach_lerp_(r_fac, row_means, one_minus_beta2)
-        torch._foreach_lerp_(c_fac, col_means, one_minus_beta2)
-        # V_hat^{-1/2} = rsqrt(R / mean(R)) (x) rsqrt(C), written into the g^2 buffer.
-        r_scale = torch._foreach_div(r_fac, [r.mean(dim=-1, keepdim=True) for r in r_fac])
-        torch._foreach_rsqrt_(r_scale)
-        c_scale = torch._foreach_rsqrt(c_fac)
-        for j, i in enumerate(fac):
-            u = sq[j]
-            torch.mul(r_scale[j].unsqueeze(-1), c_scale[j].unsqueeze(-2), out=u)
-            updates[i] = u
-        torch._foreach_mul_([updates[i] for i in fac], g_fac)
+            mean_sq = sq[j].pow(2).mean() if clip_threshold is not None else None
+            updates[i] = (sq[j], clip_scale(alphas[i], mean_sq))
 
-    upd: list[Tensor] = updates  # type: ignore[assignment]
-    if clip_threshold is not None:
-        # 1 / max(1, RMS(U) / d), as tensors
-        denom = torch._foreach_norm(upd)
-        torch._foreach_mul_(denom, [1.0 / (math.sqrt(u.numel()) * clip_threshold) for u in upd])
-        torch._foreach_clamp_min_(denom, 1.0)
-        scale = torch._foreach_div(alphas, denom)
-    else:
-        scale = alphas
-    torch._foreach_mul_(upd, scale)
-
-    if beta1 is not None:
-        m = list(exp_avgs)
-        torch._foreach_lerp_(m, upd, 1.0 - beta1)
-        upd = m
-    if weight_decay != 0.0:
-        decay = torch._foreach_mul(alphas, -weight_decay)
-        torch._foreach_add_(decay, 1.0)
-        torch._foreach_mul_(params, decay)
-    torch._foreach_sub_(params, upd)
+    if beta1 is None:
+        for i, (buffer, factor) in updates.items():
+            params[i].addcmul_(buffer, factor, value=-1.0)
+        return
+    steps = []
+    for i in range(n):  # momentum averages the clipped, scaled update: materialise it
+        buffer, factor = updates[i]
+        steps.append(buffer.mul_(factor))
+    torch._foreach_lerp_(list(exp_avgs), steps, 1.0 - beta1)
+    torch._foreach_sub_(params, list(exp_avgs))

@@ -1,0 +1,319 @@
+"""Benchmarks that print ratios measured side by side in one process (absolute times on shared machines are noise).
+
+    python scripts/bench.py harness      # runner (tracking on) vs a bare PyTorch loop, MNIST MLP, every optimizer
+    python scripts/bench.py adafactor    # our Adafactor step vs torch.optim.Adafactor(foreach=True)
+    python scripts/bench.py adax         # our AdaX step vs torch.optim.Adam(foreach=True)
+    python scripts/bench.py bandwidth    # each optimizer's step time vs (bytes it must move / copy bandwidth)
+    python scripts/bench.py decode       # incremental greedy decoding vs re-running the decoder on the prefix
+    python scripts/bench.py all
+
+Each prints its inputs (shapes, dtype, threads, torch version, foreach flags) and its ratios. CUDA is used when
+present, with torch.cuda.synchronize() around every timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from optbench.optim import Adafactor, AdaX
+from optbench.report.memory_table import MODELS
+
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def header(title: str) -> None:
+    print(f"\n== {title}")
+    print(f"device={DEVICE} threads={torch.get_num_threads()} torch={torch.__version__} dtype=float32")
+
+
+def timed(fn, repeats: int, warmup: int = 3) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` calls after ``warmup``."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def shapes_of(model_name: str) -> list[torch.Size]:
+    with torch.device("meta"):
+        return [p.shape for p in MODELS[model_name]().parameters()]
+
+
+def make_params(shapes, seed=0):
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    params = [torch.randn(s, generator=g).to(DEVICE).requires_grad_() for s in shapes]
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=g).to(DEVICE)
+    return params
+
+
+def step_time(make_optimizer, shapes, repeats: int) -> float:
+    """Median optimizer.step() seconds on fresh parameters with fixed random gradients."""
+    params = make_params(shapes)
+    opt = make_optimizer(params)
+    return timed(opt.step, repeats)
+
+
+def interleaved(contenders: dict, shapes, repeats: int, rounds: int = 3) -> dict[str, float]:
+    """Best-of-rounds median step time per contender, alternating contenders so machine noise hits all alike."""
+    best = {name: float("inf") for name in contenders}
+    for _ in range(rounds):
+        for name, make in contenders.items():
+            best[name] = min(best[name], step_time(make, shapes, repeats))
+    return best
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def bench_adafactor(args) -> dict[str, float]:
+    header("Adafactor step: ours / torch.optim.Adafactor (relative step, factored, beta1=None, d=1, wd=0)")
+    out = {}
+    for model in args.models:
+        shapes = shapes_of(model)
+        t = interleaved(
+            {
+                "ours (foreach)": lambda p: Adafactor(p, lr=1e-2, foreach=True),
+                "ours (single-tensor)": lambda p: Adafactor(p, lr=1e-2, foreach=False),
+                "torch (foreach=True)": lambda p: torch.optim.Adafactor(p, lr=1e-2, foreach=True),
+            },
+            shapes,
+            args.repeats,
+        )
+        n = sum(torch.Size(s).numel() for s in shapes)
+        print(
+            f"{model}: {len(shapes)} tensors, {n / 1e6:.1f}M params; step ms: "
+            + ", ".join(f"{k}={v * 1e3:.1f}" for k, v in t.items())
+        )
+        out[model] = t["ours (foreach)"] / t["torch (foreach=True)"]
+        print(f"  ratio ours(foreach) / torch(foreach) = {out[model]:.3f}   (goal <= 0.8)")
+    return out
+
+
+def bench_adax(args) -> dict[str, float]:
+    header("AdaX step: ours / torch.optim.Adam(foreach=True)")
+    out = {}
+    for model in args.models:
+        shapes = shapes_of(model)
+        t = interleaved(
+            {
+                "adax (foreach)": lambda p: AdaX(p, lr=1e-3, foreach=True),
+                "adam (foreach=True)": lambda p: torch.optim.Adam(p, lr=1e-3, foreach=True),
+            },
+            shapes,
+            args.repeats,
+        )
+        print(f"{model}: step ms: " + ", ".join(f"{k}={v * 1e3:.1f}" for k, v in t.items()))
+        out[model] = t["adax (foreach)"] / t["adam (foreach=True)"]
+        print(f"  ratio adax / adam = {out[model]:.3f}   (goal <= 1.1)")
+    return out
+
+
+# elements read + written per parameter element by one fused update (float32 state like the parameters)
+TRAFFIC = {
+    "sgd": ("read p, g; write p", 3),
+    "momentum": ("read p, g, m; write p, m", 5),
+    "adagrad": ("read p, g, s; write p, s", 5),
+    "rmsprop": ("read p, g, v; write p, v", 5),
+    "adam": ("read p, g, m, v; write p, m, v", 7),
+    "adamw": ("read p, g, m, v; write p, m, v", 7),
+    "adax": ("read p, g, m, v; write p, m, v", 7),
+    "adafactor": ("matrices: read p, g; write p (+ rows/cols); vectors: + read/write v", None),
+}
+
+
+def copy_bandwidth(n_bytes: int, repeats: int) -> float:
+    """Bytes per second of a large tensor copy (each byte read once and written once)."""
+    src = torch.randn(n_bytes // 4, device=DEVICE)
+    dst = torch.empty_like(src)
+    return 2 * n_bytes / timed(lambda: dst.copy_(src), repeats)
+
+
+def bench_bandwidth(args) -> dict[str, float]:
+    from optbench.optim import build_optimizer
+    from optbench.report.memory_table import optimizer_config
+
+    header("Step time vs the memory-bandwidth bound (bytes the update must move / measured copy bandwidth)")
+    model = args.models[0]
+    shapes = shapes_of(model)
+    numel = sum(torch.Size(s).numel() for s in shapes)
+    matrix_numel = sum(torch.Size(s).numel() for s in shapes if len(s) >= 2)
+    bw = copy_bandwidth(min(4 * numel, 512 * 2**20), args.repeats)
+    print(f"model {model}: {numel / 1e6:.1f}M params; copy bandwidth {bw / 1e9:.2f} GB/s")
+    out = {}
+    for name, (what, per_element) in TRAFFIC.items():
+        if per_element is None:  # adafactor: factored matrices need no full-size state
+            moved = 4 * (3 * matrix_numel + 5 * (numel - matrix_numel))
+        else:
+            moved = 4 * per_element * numel
+        cfg = optimizer_config(name)
+        params_probe = make_params([torch.Size([2, 2])])
+        foreach = "foreach" in build_optimizer(cfg, params_probe).defaults
+        t = min(step_time(lambda p, cfg=cfg: build_optimizer(cfg, p), shapes, args.repeats) for _ in range(2))
+        bound = moved / bw
+        out[name] = t / bound
+        print(
+            f"  {name:10s} step {t * 1e3:7.1f} ms  bound {bound * 1e3:6.1f} ms  ratio {out[name]:5.2f}  "
+            f"({what}; foreach default={'yes' if foreach else 'n/a'})"
+        )
+    print("  goal: ratio <= 2.0 for adam, adamw, adax, adafactor")
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def bench_harness(args) -> dict[str, float]:
+    """Runner (tracking on: W&B offline + store) vs a bare loop over the same model, data, batch size, optimizer."""
+    from hydra import compose, initialize_config_dir
+
+    from optbench.optim import available_optimizers, build_optimizer
+    from optbench.paths import config_dir
+    from optbench.runner import run, seed_everything
+    from optbench.tasks import build_task
+
+    header(f"Harness overhead: runner training throughput / bare loop (MNIST MLP, {args.steps} steps, tracking on)")
+    data_root = os.environ.get("OPTBENCH_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    tmp = tempfile.mkdtemp(prefix="optbench-bench-")
+    out = {}
+    for name in available_optimizers():
+        overrides = [
+            f"optimizer={name}",
+            f"task.max_steps={args.steps}",
+            f"data_root={data_root}",
+            f"store_dir={tmp}/store",
+            f"cache_dir={tmp}/cache",
+            f"logger.dir={tmp}/outputs",
+            "logger.mode=offline",
+            "force=true",
+            "schedule=constant",
+        ]
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            cfg = compose("config", overrides=overrides)
+        runner_s, bare_s = [], []
+        for _ in range(args.rounds):
+            summary = run(cfg)
+            runner_s.append(summary["train_time_s"])
+
+            # the bare loop: same task data, model init, batch order and optimizer, nothing else
+            seed_everything(cfg.seed)
+            task = build_task(cfg.task, data_root, DEVICE, cfg.seed)
+            task.load()
+            model = task.build_model().to(DEVICE)
+            opt = build_optimizer(cfg.optimizer, model.parameters())
+            x_all, y_all = task.train_x, task.train_y
+            order = torch.randperm(len(x_all), generator=task.epoch_generator(0)).to(DEVICE)
+            bs = cfg.task.batch_size
+            loss_fn = torch.nn.functional.cross_entropy
+            sync()
+            t = time.perf_counter()
+            for i in range(args.steps):
+                idx = order[i * bs : (i + 1) * bs]
+                opt.zero_grad(set_to_none=True)
+                loss_fn(model(x_all[idx]), y_all[idx]).backward()
+                opt.step()
+            sync()
+            bare_s.append(time.perf_counter() - t)
+        out[name] = min(bare_s) / min(runner_s)
+        print(
+            f"  {name:10s} runner {min(runner_s):6.2f} s  bare {min(bare_s):6.2f} s  "
+            f"throughput ratio runner/bare = {out[name]:.3f}  (goal >= 0.97)"
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def bench_decode(args) -> dict[str, float]:
+    from omegaconf import OmegaConf
+
+    from optbench.paths import config_dir
+    from optbench.tasks.batching import pad
+    from optbench.tasks.decoding import greedy_decode, max_output_len, naive_greedy_decode
+    from optbench.tasks.subwords import BOS, EOS, PAD
+    from optbench.tasks.transformer_mt import TransformerMT
+
+    header("BLEU decoding: batched incremental greedy vs naive (re-run the decoder on the whole prefix)")
+    data_root = os.environ.get("OPTBENCH_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    cfg = OmegaConf.load(config_dir() / "task" / "transformer_mt.yaml")
+    cfg.eval_subset = args.sentences
+    task = TransformerMT(cfg, data_root, DEVICE, 0, tempfile.mkdtemp(prefix="optbench-bench-"))
+    task.load()
+    torch.manual_seed(0)
+    model = task.build_model().to(DEVICE).eval()
+    if args.checkpoint:
+        model.load_state_dict(torch.load(args.checkpoint, weights_only=True, map_location=DEVICE))
+    src_ids = [e.ids + [EOS] for e in task.tokenizer.encode_batch(task.data["test"][0])]
+    order = sorted(range(len(src_ids)), key=lambda i: len(src_ids[i]))
+    batches = [
+        pad([src_ids[i] for i in order[s : s + cfg.eval.batch_size]], PAD).to(DEVICE)
+        for s in range(0, len(order), cfg.eval.batch_size)
+    ]
+
+    def decode(fn):
+        return [fn(model, b, BOS, EOS, max_output_len(b, PAD, cfg.eval.max_len_a, cfg.eval.max_len_b)) for b in batches]
+
+    results = {}
+    for name, fn in (("incremental", greedy_decode), ("naive", naive_greedy_decode)):
+        sync()
+        t = time.perf_counter()
+        results[name] = (decode(fn), time.perf_counter() - t)
+    same = results["incremental"][0] == results["naive"][0]
+    mean_len = statistics.mean(len(h) for b in results["incremental"][0] for h in b)
+    speedup = results["naive"][1] / results["incremental"][1]
+    print(
+        f"  {len(src_ids)} test sentences, batch {cfg.eval.batch_size}, model d={cfg.model.d_model} "
+        f"{cfg.model.enc_layers}+{cfg.model.dec_layers} layers, {'trained checkpoint' if args.checkpoint else 'random init (outputs run to the length limit)'}, "
+        f"mean output length {mean_len:.1f}"
+    )
+    print(
+        f"  incremental {results['incremental'][1]:.2f} s, naive {results['naive'][1]:.2f} s, "
+        f"speedup {speedup:.2f}x (goal >= 3), identical outputs: {same}"
+    )
+    return {"speedup": speedup, "identical": float(same)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("which", choices=["harness", "adafactor", "adax", "bandwidth", "decode", "all"])
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["transformer_base", "transformer_mt"],
+        choices=sorted(MODELS),
+        help="parameter shapes for the optimizer benchmarks",
+    )
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2, help="harness: runs per optimizer (best kept)")
+    parser.add_argument("--steps", type=int, default=300, help="harness: training steps per run")
+    parser.add_argument("--sentences", type=int, default=400, help="decode: test sentences")
+    parser.add_argument("--checkpoint", default=None, help="decode: a transformer_mt state_dict (.pt)")
+    args = parser.parse_args()
+    todo = ["harness", "adafactor", "adax", "bandwidth", "decode"] if args.which == "all" else [args.which]
+    for which in todo:
+        globals()[f"bench_{which}"](args)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
