@@ -281,10 +281,10 @@ def bench_decode(args) -> dict[str, float]:
     same = results["incremental"][0] == results["naive"][0]
     mean_len = statistics.mean(len(h) for b in results["incremental"][0] for h in b)
     speedup = results["naive"][1] / results["incremental"][1]
+    weights = "trained checkpoint" if args.checkpoint else "random init (outputs run to the length limit)"
     print(
         f"  {len(src_ids)} test sentences, batch {cfg.eval.batch_size}, model d={cfg.model.d_model} "
-        f"{cfg.model.enc_layers}+{cfg.model.dec_layers} layers, {'trained checkpoint' if args.checkpoint else 'random init (outputs run to the length limit)'}, "
-        f"mean output length {mean_len:.1f}"
+        f"{cfg.model.enc_layers}+{cfg.model.dec_layers} layers, {weights}, mean output length {mean_len:.1f}"
     )
     print(
         f"  incremental {results['incremental'][1]:.2f} s, naive {results['naive'][1]:.2f} s, "

@@ -401,8 +401,8 @@ def _multi_tensor_adafactor_same_step(
         torch._foreach_lerp_(c_vars, col_means, one_minus_beta2)
         c_inv = torch._foreach_reciprocal(c_vars)  # c^2 = 1 / C
         # one pass over G^2 per tensor: row sums and G^2 @ (1 / C)
-        both = [torch.matmul(s, torch.stack([torch.ones_like(ci), ci], dim=-1)) for s, ci in zip(sq, c_inv)]
-        row_means = [b[..., 0] / s.shape[-1] for b, s in zip(both, sq)]
+        both = [torch.matmul(s, torch.stack([torch.ones_like(c), c], dim=-1)) for s, c in zip(sq, c_inv, strict=True)]
+        row_means = [b[..., 0] / s.shape[-1] for b, s in zip(both, sq, strict=True)]
         torch._foreach_add_(row_means, eps1)
         r_vars = [row_vars[i] for i in fac]
         torch._foreach_lerp_(r_vars, row_means, one_minus_beta2)
