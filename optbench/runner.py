@@ -5,6 +5,7 @@ Read ``run`` from top to bottom: check the config, skip if already done, build e
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -143,7 +144,12 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     summary.update(memory_record(model, optimizer, device))
     summary["end_time"] = _now()
     summary["record_dir"] = str(store.run_dir(rid))
-    store.commit(rid, config, metrics, summary)
+    files = {}
+    if cfg.get("save_model"):
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)  # load with torch.load(..., weights_only=True)
+        files["model.pt"] = buffer.getvalue()
+    store.commit(rid, config, metrics, summary, files)
     wandb_run.finish(summary)
     return summary
 

@@ -55,3 +55,24 @@ def test_commit_is_complete_and_replaces(tmp_path):
     summaries = load_summaries(tmp_path)
     assert summaries.loc[0, "optimizer.lr"] == 1e-3 and summaries.loc[0, "status"] == "finished"
     assert isinstance(summaries, pd.DataFrame)
+
+
+def test_save_model_keeps_weights_loadable_with_weights_only(tmp_path, make_config):
+    import torch
+
+    from optbench.runner import run
+
+    from .test_idx import make_idx_dir
+
+    make_idx_dir(tmp_path / "idx", n_train=64, n_test=16)
+    cfg = make_config(f"task.data_dir={tmp_path / 'idx'}", "task.hidden=[8]", "task.batch_size=16", "save_model=true")
+    summary = run(cfg)
+    state = torch.load(f"{summary['record_dir']}/model.pt", weights_only=True)
+    assert state["1.weight"].shape == (8, 30)  # 6 x 5 images -> 8 hidden units
+    assert run_id({**cfg_dict(cfg), "save_model": False}) == summary["run_id"]
+
+
+def cfg_dict(cfg):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True)

@@ -5,6 +5,7 @@ Layout::
     <store_dir>/runs/<run_id>/config.json    resolved config
                              metrics.parquet per-step rows (train and eval)
                              summary.json    status, final metrics, memory, throughput, provenance
+                             model.pt        final weights (state_dict), only with save_model=true
 
 A run is written into ``<store_dir>/.tmp/`` and renamed into place only when complete, so a killed process never
 leaves a half record. Reports read the store through :func:`load_summaries` and :func:`load_metrics`.
@@ -23,7 +24,18 @@ from typing import Any
 import pandas as pd
 
 # Keys that say where things are written or how they are logged, not what is computed: left out of the run id.
-NON_IDENTITY_KEYS = ("store_dir", "cache_dir", "data_root", "force", "logger", "sweep", "tags", "threads", "hydra")
+NON_IDENTITY_KEYS = (
+    "store_dir",
+    "cache_dir",
+    "data_root",
+    "force",
+    "logger",
+    "sweep",
+    "tags",
+    "threads",
+    "save_model",
+    "hydra",
+)
 # Outcomes that a re-run of the same config skips (failed runs are retried).
 COMPLETE_STATUSES = ("finished", "diverged")
 
@@ -55,10 +67,15 @@ class RunStore:
         summary = self.summary(rid)
         return summary is not None and summary.get("status") in COMPLETE_STATUSES
 
-    def commit(self, rid: str, config: dict, metrics: list[dict], summary: dict) -> Path:
-        """Write the whole record to a temporary folder, then move it into place."""
+    def commit(
+        self, rid: str, config: dict, metrics: list[dict], summary: dict, files: dict[str, bytes] | None = None
+    ) -> Path:
+        """Write the whole record (plus optional extra ``files``, e.g. model.pt) to a temporary folder, then move it
+        into place."""
         tmp = self.root / ".tmp" / f"{rid}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
+        for name, data in (files or {}).items():
+            (tmp / name).write_bytes(data)
         _write_json(tmp / "config.json", config)
         pd.DataFrame(metrics).to_parquet(tmp / "metrics.parquet", index=False)
         _write_json(tmp / "summary.json", summary)
