@@ -43,6 +43,8 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from optbench.optim._steps import advance_and_bucket
+
 __all__ = ["Adafactor", "adafactor"]
 
 
@@ -319,12 +321,7 @@ def _multi_tensor_adafactor(
     eps2,
     weight_decay,
 ) -> None:
-    # Steps move together within a group except when parameters join late; bucket by step value (a CPU read).
-    torch._foreach_add_(steps, 1.0)
-    buckets: dict[int, list[int]] = {}
-    for i, s in enumerate(steps):
-        buckets.setdefault(int(s.item()), []).append(i)
-    for step, idx in buckets.items():
+    for step, idx in advance_and_bucket(steps).items():
         rho = _step_size(lr, step, relative_step, warmup_init)
         one_minus_beta2 = 1.0 - _beta2(step, beta2, decay_rate)
         _multi_tensor_adafactor_same_step(

@@ -26,6 +26,8 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from optbench.optim._steps import advance_and_bucket
+
 __all__ = ["AdaX", "adax", "adax_weight"]
 
 
@@ -156,11 +158,7 @@ def _single_tensor_adax(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta
 
 
 def _multi_tensor_adax(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay):
-    torch._foreach_add_(steps, 1.0)
-    buckets: dict[int, list[int]] = {}
-    for i, s in enumerate(steps):
-        buckets.setdefault(int(s.item()), []).append(i)
-    for step, idx in buckets.items():
+    for step, idx in advance_and_bucket(steps).items():
         p = [params[i] for i in idx]
         g = [grads[i] for i in idx]
         m = [exp_avgs[i] for i in idx]
