@@ -50,3 +50,12 @@ def make_config(tmp_path):
 
 def optimizer_names() -> list[str]:
     return sorted(p.stem for p in (config_dir() / "optimizer").glob("*.yaml"))
+
+
+@pytest.fixture
+def idx_dir(tmp_path):
+    """A small folder of IDX files shaped like MNIST's (256 train, 64 test images of 6 x 5)."""
+    from .test_idx import make_idx_dir
+
+    make_idx_dir(tmp_path / "idx", n_train=256, n_test=64)
+    return tmp_path / "idx"

@@ -11,8 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from .test_idx import make_idx_dir
-
 FAST = ["task.hidden=[32]", "task.batch_size=32", "task.log_every=5"]
 
 
@@ -23,12 +21,6 @@ def optbench(cwd: Path, *args: str, env: dict | None = None, module: str = "optb
     return subprocess.run(
         [sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600
     )
-
-
-@pytest.fixture
-def idx_dir(tmp_path):
-    make_idx_dir(tmp_path / "idx", n_train=256, n_test=64)
-    return tmp_path / "idx"
 
 
 def store_snapshot(store: Path) -> dict[str, bytes]:

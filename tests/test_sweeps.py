@@ -15,13 +15,6 @@ from optbench.cli import launcher_threads, missing_launcher_plugin
 from optbench.tune import best_index, lr_grid
 
 from .test_cli import FAST, optbench, store_snapshot, summaries
-from .test_idx import make_idx_dir
-
-
-@pytest.fixture
-def idx_dir(tmp_path):
-    make_idx_dir(tmp_path / "idx", n_train=256, n_test=64)
-    return tmp_path / "idx"
 
 
 def test_joblib_launcher_two_jobs_one_record_per_config(tmp_path, idx_dir):
