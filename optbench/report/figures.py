@@ -73,26 +73,44 @@ def curves(runs: pd.DataFrame, metrics: pd.DataFrame):
 
 
 def lr_sensitivity(runs: pd.DataFrame):
-    """Final eval metric vs lr per optimizer: seeds as dots, mean as a line, diverged runs as x at the bottom."""
+    """Final eval metric vs lr per optimizer: seeds as dots, mean as a line, diverged runs as x at the bottom.
+    The right panel zooms on the best quarter of the finished runs' range."""
     metric = runs["metric_name"].iloc[0]
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    finite = runs.loc[runs["status"] == "finished", "final_metric"]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    finite = runs.loc[runs["status"] == "finished", "final_metric"].dropna()
     floor = finite.min() if not finite.empty else 0.0
-    for name, group in runs.groupby("optimizer", sort=False):
-        c = color(name)
-        ok = group[group["status"] == "finished"]
-        ax.scatter(ok["lr"], ok["final_metric"], color=c, s=14, alpha=0.7)
-        mean = ok.groupby("lr")["final_metric"].mean()
-        ax.plot(mean.index, mean.values, "-", color=c, label=name)
-        bad = group[group["status"] == "diverged"]
-        if not bad.empty:
-            ax.scatter(bad["lr"], [floor] * len(bad), marker="x", color=c, s=40)
-    ax.set(xscale="log", xlabel="learning rate", ylabel=f"final {metric}")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, title="x = diverged", title_fontsize=7)
-    ax.set_title(title(runs, "learning-rate sensitivity"), fontsize=9)
+    for ax in axes:
+        for name, group in runs.groupby("optimizer", sort=False):
+            c = color(name)
+            ok = group[group["status"] == "finished"]
+            ax.scatter(ok["lr"], ok["final_metric"], color=c, s=14, alpha=0.7)
+            mean = ok.groupby("lr")["final_metric"].mean()
+            ax.plot(mean.index, mean.values, "-", color=c, label=name)
+            bad = group[group["status"] == "diverged"]
+            if not bad.empty:
+                ax.scatter(bad["lr"], [floor] * len(bad), marker="x", color=c, s=40)
+        ax.set(xscale="log", xlabel="learning rate", ylabel=f"final {metric}")
+        ax.grid(alpha=0.3, which="both")
+    if not finite.empty:
+        higher_is_better = runs["higher_is_better"].all() if "higher_is_better" in runs else True
+        low = finite.quantile(0.75) if higher_is_better else finite.min()
+        high = finite.max() if higher_is_better else finite.quantile(0.25)
+        span = max(high - low, 1e-9)
+        axes[1].set_ylim(low - 0.1 * span, high + 0.1 * span)
+        axes[1].set_title("zoom: best quarter of the finished runs", fontsize=9)
+    axes[0].legend(fontsize=8, title="x = diverged", title_fontsize=7)
+    axes[0].set_title("all runs", fontsize=9)
+    fig.suptitle(title(runs, "learning-rate sensitivity"))
     fig.tight_layout()
     return fig
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g}"
 
 
 def _bars(ax, names, values, errors=None, ylabel=""):
@@ -110,6 +128,8 @@ def memory(runs: pd.DataFrame):
     measured = g["state_bytes"].first() / 2**20
     analytic = g["state_bytes_analytic"].first() / 2**20
     _bars(axes[0], names, measured.values, ylabel="optimizer state (MiB)")
+    for x, value in enumerate(g["state_bytes"].first()):
+        axes[0].annotate(_human_bytes(value), (x, measured.max() * 0.02 + measured.iloc[x]), ha="center", fontsize=7)
     axes[0].scatter(names, analytic.values, marker="_", s=600, color="black", zorder=3, label="analytic")
     axes[0].legend()
     axes[0].set_title("optimizer-state memory (measured; analytic marked)")
