@@ -70,6 +70,9 @@ def test_trajectories_experiment_and_gallery(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     records = summaries(tmp_path)
     assert len(records) == 9 and {r["sweep"] for r in records} == {"trajectories-rastrigin"}
+    # another function's run in the same store must not leak its parameters into this gallery
+    other = optbench(tmp_path, "task=rosenbrock", "task.max_steps=5", "logger=none")
+    assert other.returncode == 0, other.stderr
     report = optbench(tmp_path, "report=trajectories", "filters.task=rastrigin", module="optbench.report")
     assert report.returncode == 0, report.stderr
     for stem in ("gallery", "overlay"):

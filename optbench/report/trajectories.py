@@ -32,14 +32,10 @@ def path(metrics: pd.DataFrame, run: pd.Series) -> np.ndarray:
 def contour(ax, run: pd.Series) -> None:
     (x0, x1), (y0, y1) = run["task.plot_range"]
     xs, ys = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
-    params = run.get("task.params")
-    kwargs = (
-        params
-        if isinstance(params, dict)
-        else {k.split(".")[-1]: run[k] for k in run.index if k.startswith("task.params.")}
-    )
+    # function parameters from the flattened config; runs of other functions leave NaN in columns not theirs
+    kwargs = {k.split(".")[-1]: float(v) for k, v in run.items() if k.startswith("task.params.") and pd.notna(v)}
     z = FUNCTIONS[run["task.function"]](torch.tensor(np.stack([xs, ys], -1)), **kwargs).numpy()
-    z = z - z.min() + 1e-3
+    z = z - z.min() + 1.0  # log-spaced levels over 1 + (f - min f)
     ax.contourf(
         xs,
         ys,
