@@ -39,7 +39,7 @@ def header(title: str) -> None:
     print(f"device={DEVICE} threads={torch.get_num_threads()} torch={torch.__version__} dtype=float32")
 
 
-def timed(fn, repeats: int, warmup: int = 3) -> float:
+def timed(fn, repeats: int, warmup: int = 1) -> float:
     """Median seconds of ``fn()`` over ``repeats`` calls after ``warmup``."""
     for _ in range(warmup):
         fn()
@@ -73,7 +73,7 @@ def step_time(make_optimizer, shapes, repeats: int) -> float:
     return timed(opt.step, repeats)
 
 
-def interleaved(contenders: dict, shapes, repeats: int, rounds: int = 3) -> dict[str, float]:
+def interleaved(contenders: dict, shapes, repeats: int, rounds: int = 2) -> dict[str, float]:
     """Best-of-rounds median step time per contender, alternating contenders so machine noise hits all alike."""
     best = {name: float("inf") for name in contenders}
     for _ in range(rounds):
@@ -303,7 +303,7 @@ def main() -> None:
         choices=sorted(MODELS),
         help="parameter shapes for the optimizer benchmarks",
     )
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (median kept)")
     parser.add_argument("--rounds", type=int, default=2, help="harness: runs per optimizer (best kept)")
     parser.add_argument("--steps", type=int, default=300, help="harness: training steps per run")
     parser.add_argument("--sentences", type=int, default=400, help="decode: test sentences")
