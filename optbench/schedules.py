@@ -45,6 +45,9 @@ def schedule_factor(cfg: DictConfig | dict, total_steps: int) -> Callable[[int],
     raise OptbenchError(f"schedule.name={name!r} is not a known schedule; choose one of {', '.join(SCHEDULES)}.")
 
 
-def build_scheduler(cfg: DictConfig | dict, optimizer: Optimizer, total_steps: int) -> LambdaLR:
+def build_scheduler(cfg: DictConfig | dict, optimizer: Optimizer, total_steps: int) -> LambdaLR | None:
+    """A LambdaLR over ``schedule_factor``, or None when the factor is always 1 (constant, no warmup)."""
     factor = schedule_factor(cfg, total_steps)
+    if cfg["name"] == "constant" and not cfg.get("warmup_steps"):
+        return None
     return LambdaLR(optimizer, lambda i: factor(i + 1))

@@ -42,3 +42,10 @@ def test_unknown_schedule_and_negative_warmup():
         schedule_factor({"name": "linear"}, 10)
     with pytest.raises(OptbenchError, match="warmup_steps=-1"):
         schedule_factor({"name": "constant", "warmup_steps": -1}, 10)
+
+
+def test_constant_without_warmup_needs_no_scheduler():
+    w = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.3)
+    assert build_scheduler({"name": "constant", "warmup_steps": 0}, opt, 10) is None
+    assert opt.param_groups[0]["lr"] == 0.3
