@@ -32,7 +32,10 @@ class WandbRun:
                 tags=tags,
                 config=config,
                 reinit="finish_previous",
-                settings=wandb.Settings(silent=True, console="off"),
+                # the background system-metrics sampler competes with training for CPU: opt-in only
+                settings=wandb.Settings(
+                    silent=True, console="off", x_disable_stats=not logger_cfg.get("system_stats", False)
+                ),
             )
             self.dir = os.path.dirname(self.run.dir)  # .../wandb/offline-run-<time>-<id>
         except Exception as exc:  # noqa: BLE001 - any W&B failure must leave the run going
