@@ -166,14 +166,14 @@ def bench_bandwidth(args) -> dict[str, float]:
         else:
             moved = 4 * per_element * numel
         cfg = optimizer_config(name)
-        params_probe = make_params([torch.Size([2, 2])])
-        foreach = "foreach" in build_optimizer(cfg, params_probe).defaults
+        probe = build_optimizer(cfg, make_params([torch.Size([2, 2])])).defaults
+        flags = f"foreach={probe.get('foreach')}, fused={probe.get('fused')}"
         t = min(step_time(lambda p, cfg=cfg: build_optimizer(cfg, p), shapes, args.repeats) for _ in range(2))
         bound = moved / bw
         out[name] = t / bound
         print(
             f"  {name:10s} step {t * 1e3:7.1f} ms  bound {bound * 1e3:6.1f} ms  ratio {out[name]:5.2f}  "
-            f"({what}; foreach default={'yes' if foreach else 'n/a'})"
+            f"({what}; {flags})"
         )
     print("  goal: ratio <= 2.0 for adam, adamw, adax, adafactor")
     return out

@@ -59,9 +59,22 @@ def validate_optimizer_config(cfg: DictConfig | dict) -> None:
         _check(name, "weight_decay", wd, isinstance(wd, (int, float)) and wd >= 0, "weight_decay must be >= 0")
 
 
+FUSED_DEVICES = ("cpu", "cuda")
+
+
+def resolve_fused(value: Any, params: list[torch.Tensor]) -> bool | None:
+    """``fused: auto`` -> torch's fused kernel when every parameter is a floating tensor on a CPU or CUDA device
+    (not e.g. ``meta``), otherwise torch's default implementation."""
+    if value != "auto":
+        return value
+    ok = params and all(p.is_floating_point() and p.device.type in FUSED_DEVICES for p in params)
+    return True if ok else None
+
+
 def build_optimizer(cfg: DictConfig | dict, params: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
     """Validate ``cfg`` and construct the optimizer over ``params``."""
     validate_optimizer_config(cfg)
+    params = list(params)
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     target = c.get("_target_")
     try:
@@ -75,6 +88,8 @@ def build_optimizer(cfg: DictConfig | dict, params: Iterable[torch.Tensor]) -> t
     for key in ("betas", "eps"):
         if isinstance(kwargs.get(key), list):
             kwargs[key] = tuple(kwargs[key])
+    if "fused" in kwargs:
+        kwargs["fused"] = resolve_fused(kwargs["fused"], params)
     try:
         return cls(params, **kwargs)
     except (TypeError, ValueError) as exc:
