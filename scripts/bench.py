@@ -150,7 +150,7 @@ def copy_bandwidth(n_bytes: int, repeats: int) -> float:
 
 def bench_bandwidth(args) -> dict[str, float]:
     from optbench.optim import build_optimizer
-    from optbench.report.memory_table import optimizer_config
+    from optbench.optim.factory import load_optimizer_config
 
     header("Step time vs the memory-bandwidth bound (bytes the update must move / measured copy bandwidth)")
     model = args.models[0]
@@ -165,7 +165,7 @@ def bench_bandwidth(args) -> dict[str, float]:
             moved = 4 * (3 * matrix_numel + 5 * (numel - matrix_numel))
         else:
             moved = 4 * per_element * numel
-        cfg = optimizer_config(name)
+        cfg = load_optimizer_config(name)
         probe = build_optimizer(cfg, make_params([torch.Size([2, 2])])).defaults
         flags = f"foreach={probe.get('foreach')}, fused={probe.get('fused')}"
         t = min(step_time(lambda p, cfg=cfg: build_optimizer(cfg, p), shapes, args.repeats) for _ in range(2))

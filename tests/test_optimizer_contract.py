@@ -6,12 +6,11 @@ import io
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from optbench.errors import OptbenchError
 from optbench.memory import analytic_state_bytes, measured_state_bytes
 from optbench.optim import available_optimizers, build_optimizer
-from optbench.paths import config_dir
+from optbench.optim.factory import load_optimizer_config
 
 from .conftest import optimizer_names
 
@@ -25,9 +24,7 @@ def test_registry_is_the_folder_and_has_the_eight():
 
 
 def optimizer_cfg(name: str, **overrides):
-    cfg = OmegaConf.load(config_dir() / "optimizer" / f"{name}.yaml")
-    # the lr default may interpolate the task's tuned value; resolve it without a task
-    cfg.lr = OmegaConf.to_container(OmegaConf.create({"task": {}, "o": cfg}), resolve=True)["o"]["lr"]
+    cfg = load_optimizer_config(name)
     for k, v in overrides.items():
         cfg[k] = v
     return cfg

@@ -25,6 +25,14 @@ def available_optimizers() -> list[str]:
     return sorted(p.stem for p in (config_dir() / "optimizer").glob("*.yaml"))
 
 
+def load_optimizer_config(name: str) -> DictConfig:
+    """conf/optimizer/<name>.yaml with its stand-alone defaults: an lr that reads a task's tuned value falls back
+    to the optimizer's own default, since there is no task."""
+    cfg = OmegaConf.load(config_dir() / "optimizer" / f"{name}.yaml")
+    resolved = OmegaConf.to_container(OmegaConf.create({"task": {}, "optimizer": cfg}), resolve=True)
+    return OmegaConf.create(resolved["optimizer"])
+
+
 def _in_unit_interval(value: Any) -> bool:
     return isinstance(value, (int, float)) and 0.0 <= value < 1.0
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from optbench.memory import analytic_state_bytes, measured_state_bytes
 from optbench.optim import available_optimizers, build_optimizer
+from optbench.optim.factory import load_optimizer_config
 from optbench.paths import config_dir
 from optbench.tasks.mnist_mlp import mlp
 from optbench.tasks.transformer import Seq2SeqTransformer
@@ -99,17 +100,10 @@ MODELS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-def optimizer_config(name: str):
-    """An optimizer's YAML with its stand-alone defaults (no task-tuned lr)."""
-    cfg = OmegaConf.load(config_dir() / "optimizer" / f"{name}.yaml")
-    resolved = OmegaConf.to_container(OmegaConf.create({"task": {}, "optimizer": cfg}), resolve=True)
-    return OmegaConf.create(resolved["optimizer"])
-
-
 def state_bytes_after_steps(model: nn.Module, optimizer_name: str, steps: int = 2) -> tuple[int, int]:
     """(measured, analytic) state bytes after ``steps`` optimizer steps with random (or meta) gradients."""
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = build_optimizer(optimizer_config(optimizer_name), params)
+    opt = build_optimizer(load_optimizer_config(optimizer_name), params)
     for _ in range(steps):
         for p in params:
             p.grad = torch.randn_like(p) if p.device.type != "meta" else torch.empty_like(p)
