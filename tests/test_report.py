@@ -222,3 +222,12 @@ def test_table2_experiment_end_to_end_on_the_tiny_task(tmp_path, data_root):
     adam = table.set_index("setting").loc["Adam"]
     assert rel["state bytes"] < adam["state bytes"] / 10  # factored second moment, no first moment
     assert "sacreBLEU signature: nrefs:1|case:mixed" in (tmp_path / "results/adafactor_table2/table2.md").read_text()
+
+
+def test_time_to_target_threshold_falls_back_to_the_task_and_tolerates_none():
+    from optbench.report.cli import time_to_target_threshold
+
+    assert time_to_target_threshold(0.5, pd.DataFrame({"task.target": [0.9]})) == 0.5
+    assert time_to_target_threshold(None, pd.DataFrame({"task.target": [0.9]})) == 0.9
+    assert time_to_target_threshold(None, pd.DataFrame({"task.target": [np.nan]})) is None
+    assert time_to_target_threshold(None, pd.DataFrame({"optimizer": ["adam"]})) is None
