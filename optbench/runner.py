@@ -43,7 +43,23 @@ def untimed_steps(total: int) -> int:
 
 
 class Diverged(Exception):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite at ``step``."""
+
+    def __init__(self, value: float, step: int) -> None:
+        super().__init__(f"loss became {value} at step {step}")
+        self.step = step
+
+
+def mean_loss(window: list[torch.Tensor], last_step: int) -> float:
+    """The mean of the losses of the steps up to ``last_step``, read from the device in one transfer.
+
+    Raises Diverged naming the first step whose loss is not finite.
+    """
+    values = torch.stack(window).tolist()
+    for i, v in enumerate(values):
+        if not math.isfinite(v):
+            raise Diverged(v, last_step - len(values) + 1 + i)
+    return sum(values) / len(values)
 
 
 def seed_everything(seed: int) -> None:
@@ -173,7 +189,7 @@ def train(
     start = time.perf_counter()
     eval_s = 0.0
     step, epoch = 0, 0
-    window: list[float] = []  # train losses since the last record
+    window: list[torch.Tensor] = []  # train losses since the last record, still on the device: no per-step sync
     last_train_loss = None
 
     def record(row: dict[str, Any]) -> None:
@@ -212,9 +228,6 @@ def train(
                 t0 = timer.mark()
                 optimizer.zero_grad(set_to_none=True)
                 loss = task.loss(model, batch)
-                loss_value = loss.item()
-                if not math.isfinite(loss_value):
-                    raise Diverged(f"loss became {loss_value} at step {step + 1}")
                 loss.backward()
                 t1 = timer.mark()
                 optimizer.step()
@@ -224,9 +237,9 @@ def train(
                 step += 1
                 if step > skip:
                     timer.add(t0, t1, t2, batch.size)
-                window.append(loss_value)
+                window.append(loss.detach())
                 if step % log_every == 0 or step == steps:
-                    last_train_loss = sum(window) / len(window)
+                    last_train_loss = mean_loss(window, step)  # the divergence check, once per record
                     record(
                         {
                             "split": "train",
@@ -247,7 +260,8 @@ def train(
                 evaluate(final=False)
         final = evaluate(final=True)
     except Diverged as exc:
-        status, reason, diverged_step = "diverged", str(exc), step + 1
+        status, reason, diverged_step = "diverged", str(exc), exc.step
+        step = exc.step - 1  # steps completed with a finite loss
         final = {}
         log.warning("Run diverged: %s", reason)
     finally:

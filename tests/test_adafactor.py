@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from optbench.optim import Adafactor
+from optbench.optim import adafactor as adafactor_module
 
 SHAPES = [(12, 7), (9,), (3, 5, 4)]  # matrix, vector, rank-3 (factored over the last two dims)
 
@@ -163,6 +164,35 @@ def test_foreach_equals_single_tensor_path_float64():
         a = run_optimizer(Adafactor, params, grads, foreach=False, **kwargs)
         b = run_optimizer(Adafactor, params, grads, foreach=True, **kwargs)
         assert_close_rel(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("block_numel", [8, 30, 1 << 20], ids=["tiny-blocks", "blocks-of-rows", "one-block"])
+def test_fast_path_blocking_does_not_change_the_update(monkeypatch, block_numel):
+    # small blocks force the two-pass row-block path (8: blocks of 1 row of the 12x7 matrix and of 2 rows of the
+    # rank-3 tensor's 5x4 slices; 30: blocks of 4 rows, and one block per slice); the largest takes each tensor whole
+    monkeypatch.setitem(adafactor_module.BLOCK_NUMEL, "cpu", block_numel)
+    params, grads = make_problem(seed=4)
+    for switches in SWITCHES:
+        kwargs = {**PAPER_DEFAULTS, **switches}
+        ours = run_optimizer(Adafactor, params, grads, foreach=True, **kwargs)
+        ref = paper_adafactor(params, grads, **kwargs)
+        assert_close_rel(ours, ref, rtol=1e-10)
+
+
+def test_non_contiguous_parameters_are_updated_in_place():
+    base = torch.randn(7, 12, dtype=torch.float64)
+    grads = [torch.randn(12, 7, dtype=torch.float64) for _ in range(5)]
+    out = {}
+    for foreach in (False, True):
+        p = base.clone().t().requires_grad_()  # a transposed (column-major) matrix parameter
+        opt = Adafactor([p], beta1=0.9, foreach=foreach)
+        for g in grads:
+            p.grad = g.clone()
+            opt.step()
+        assert not p.is_contiguous()
+        out[foreach] = p.detach()
+    torch.testing.assert_close(out[True], out[False], rtol=1e-12, atol=0)
+    assert (out[True] - base.t()).abs().max() > 1e-3
 
 
 def test_factored_state_is_rows_plus_cols():

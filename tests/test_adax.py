@@ -42,25 +42,63 @@ def problem(seed=0, steps=30):
     return params, grads
 
 
-@pytest.mark.parametrize("foreach", [False, True])
+PATHS = {
+    "single-tensor": {"foreach": False, "fused": False},
+    "foreach": {"foreach": True, "fused": False},
+    "fused": {"fused": True},
+}
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize(
     ("betas", "eps", "wd"), [((0.9, 1e-4), 1e-8, 0.0), ((0.5, 0.1), 1e-3, 0.0), ((0.9, 1e-4), 1e-8, 0.05)]
 )
-def test_matches_paper_equations(foreach, betas, eps, wd):
+def test_matches_paper_equations(path, betas, eps, wd):
     params, grads = problem()
-    ours, _ = run(params, grads, lr=1e-2, betas=betas, eps=eps, weight_decay=wd, foreach=foreach)
+    ours, _ = run(params, grads, lr=1e-2, betas=betas, eps=eps, weight_decay=wd, **PATHS[path])
     ref = paper_adax(params, grads, lr=1e-2, betas=betas, eps=eps, weight_decay=wd)
     for a, e in zip(ours, ref, strict=True):
         torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-12)
     assert all((a - p).abs().max() > 1e-3 for a, p in zip(ours, params, strict=True))
 
 
-def test_foreach_equals_single_tensor_path_float64():
+@pytest.mark.parametrize("path", ["foreach", "fused"])
+def test_fast_paths_equal_single_tensor_path_float64(path):
     params, grads = problem(seed=3)
-    a, _ = run(params, grads, lr=3e-3, foreach=False, weight_decay=0.01)
-    b, _ = run(params, grads, lr=3e-3, foreach=True, weight_decay=0.01)
+    a, _ = run(params, grads, lr=3e-3, weight_decay=0.01, **PATHS["single-tensor"])
+    b, _ = run(params, grads, lr=3e-3, weight_decay=0.01, **PATHS[path])
     for x, y in zip(a, b, strict=True):
         torch.testing.assert_close(x, y, rtol=1e-12, atol=0)
+
+
+def test_default_on_cpu_is_the_fused_kernel(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch, "_fused_adamw_", lambda *a, **k: calls.append(k["beta2"]))
+    p = torch.zeros(3, requires_grad=True)
+    opt = AdaX([p], betas=(0.9, 0.5))
+    for _ in range(2):
+        p.grad = torch.ones(3)
+        opt.step()
+    # beta2 of the AdamW kernel is 1 - w_t with w_t = b2 / ((1 + b2)^t - 1): 1 - 1 and 1 - 0.5 / 1.25
+    assert calls == [pytest.approx(0.0), pytest.approx(0.6)]
+
+
+def test_fused_path_hands_over_when_the_weight_vanishes():
+    # past ~2.8e5 steps at beta2=1e-4, 1 - w_t == 1 in double precision; the fused path must still match
+    p0, g = torch.randn(2, 5, dtype=torch.float64), torch.randn(2, 5, dtype=torch.float64)
+    out = {}
+    for path in ("single-tensor", "fused"):
+        p = p0.clone().requires_grad_()
+        opt = AdaX([p], lr=1e-2, **PATHS[path])
+        for start in (0, 150_000, 400_000):
+            p.grad = g.clone()
+            opt.step()  # the first step creates the state; then jump the counter
+            opt.state[p]["step"].fill_(start)
+            p.grad = g.clone().mul_(1.5)
+            opt.step()
+        out[path] = p.detach()
+    assert 1.0 - adax_weight(400_001, 1e-4) == 1.0 and 1.0 - adax_weight(150_001, 1e-4) < 1.0
+    torch.testing.assert_close(out["fused"], out["single-tensor"], rtol=1e-12, atol=0)
 
 
 def test_first_step_is_sign_like():

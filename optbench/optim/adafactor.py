@@ -29,15 +29,19 @@ Conventions (checked in tests/test_adafactor.py):
 * Tensors of rank >= 2 are factored over their last two dimensions; leading dimensions are batch dimensions.
 * With ``relative_step=True`` the optimizer supplies its own step size; the runner does not apply an lr schedule.
 
-Two code paths compute the same update: a per-tensor loop (``foreach=False``) and a grouped one using
-``torch._foreach_*`` kernels (``foreach=True``, the default), which keeps per-tensor scalars as tensors so that a
-step never synchronises with the host.
+Two code paths compute the same update: a per-tensor reference loop (``foreach=False``) and the fast one
+(``foreach=True``, the default). The fast path keeps per-tensor scalars as tensors, so a step never synchronises
+with the host. It finishes each factored tensor before starting the next, so on a CPU the tensor is still in cache
+for its second pass; its temporaries live in one scratch buffer of at most ``BLOCK_NUMEL`` elements, and tensors
+larger than that go through in blocks of rows. The unfactored tensors (vectors, or all with ``factored=False``)
+are grouped into ``torch._foreach_*`` kernels.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -321,18 +325,11 @@ def _multi_tensor_adafactor(
     eps2,
     weight_decay,
 ) -> None:
+    scratch = _Scratch()
     for step, idx in advance_and_bucket(steps).items():
-        rho = _step_size(lr, step, relative_step, warmup_init)
-        one_minus_beta2 = 1.0 - _beta2(step, beta2, decay_rate)
-        _multi_tensor_adafactor_same_step(
-            [params[i] for i in idx],
-            [grads[i] for i in idx],
-            [row_vars[i] for i in idx],
-            [col_vars[i] for i in idx],
-            [variances[i] for i in idx],
-            [exp_avgs[i] for i in idx],
-            rho=rho,
-            one_minus_beta2=one_minus_beta2,
+        k = _StepConstants(
+            rho=_step_size(lr, step, relative_step, warmup_init),
+            one_minus_beta2=1.0 - _beta2(step, beta2, decay_rate),
             scale_parameter=scale_parameter,
             beta1=beta1,
             clip_threshold=clip_threshold,
@@ -340,94 +337,185 @@ def _multi_tensor_adafactor(
             eps2=eps2,
             weight_decay=weight_decay,
         )
+        unfactored = [i for i in idx if row_vars[i] is None]
+        for i in idx:
+            if row_vars[i] is not None:
+                _factored_step(params[i], grads[i], row_vars[i], col_vars[i], exp_avgs[i], k, scratch)
+        if unfactored:
+            _unfactored_steps(
+                [params[i] for i in unfactored],
+                [grads[i] for i in unfactored],
+                [variances[i] for i in unfactored],
+                [exp_avgs[i] for i in unfactored],
+                k,
+            )
 
 
-def _multi_tensor_adafactor_same_step(
-    params,
-    grads,
-    row_vars,
-    col_vars,
-    variances,
-    exp_avgs,
-    *,
-    rho,
-    one_minus_beta2,
-    scale_parameter,
-    beta1,
-    clip_threshold,
-    eps1,
-    eps2,
-    weight_decay,
-) -> None:
-    """One step for tensors at the same step count. Per-tensor scalars stay on device (no host sync).
+@dataclass(frozen=True)
+class _StepConstants:
+    """The host-side scalars of one step, shared by every tensor at that step count."""
 
-    Factored tensors never materialise V_hat or U: with r = rsqrt(R / mean(R)) and c = rsqrt(C),
-    U = (G * c) * r, and mean(U^2) = sum_i r_i^2 (G^2 @ c^2)_i / numel, where G^2 @ [1, c^2] also gives the row
-    sums; the clipping and step-size scale fold into r, so the parameter update is a single addcmul.
-    """
-    # alpha_t per tensor: max(eps2, RMS(p)) * rho, from the parameters before this step
-    if scale_parameter:
+    rho: float
+    one_minus_beta2: float
+    scale_parameter: bool
+    beta1: float | None
+    clip_threshold: float | None
+    eps1: float
+    eps2: float
+    weight_decay: float
+
+
+def _unfactored_steps(params, grads, variances, exp_avgs, k: _StepConstants) -> None:
+    """Unfactored tensors (vectors, or every tensor with factored=False), grouped into torch._foreach_* kernels.
+    Per-tensor scalars (alpha, RMS(U)) are 0-d tensors, so nothing synchronises with the host."""
+    inv_sqrt_numel = [1.0 / math.sqrt(p.numel()) for p in params]
+    if k.scale_parameter:  # alpha = max(eps2, RMS(X)) rho = max(eps2 rho, |X| rho / sqrt(numel))
         alphas = torch._foreach_norm(params)
-        torch._foreach_mul_(alphas, [1.0 / math.sqrt(p.numel()) for p in params])
-        torch._foreach_clamp_min_(alphas, eps2)
-        torch._foreach_mul_(alphas, rho)
+        torch._foreach_mul_(alphas, [k.rho * s for s in inv_sqrt_numel])
+        torch._foreach_clamp_min_(alphas, k.eps2 * k.rho)
     else:
-        alphas = [torch.full((), rho, dtype=p.dtype, device=p.device) for p in params]
-    if weight_decay != 0.0:
-        decay = torch._foreach_mul(alphas, -weight_decay)
+        alphas = [torch.full((), k.rho, dtype=p.dtype, device=p.device) for p in params]
+    if k.weight_decay != 0.0:
+        decay = torch._foreach_mul(alphas, -k.weight_decay)
         torch._foreach_add_(decay, 1.0)
         torch._foreach_mul_(params, decay)
-
-    def clip_scale(alpha: Tensor, mean_sq: Tensor) -> Tensor:
-        """alpha / max(1, RMS(U) / d), as a tensor."""
-        if clip_threshold is None:
-            return alpha
-        return alpha / (mean_sq.sqrt() / clip_threshold).clamp(min=1.0)
-
-    n = len(params)
-    fac = [i for i in range(n) if row_vars[i] is not None]
-    full = [i for i in range(n) if row_vars[i] is None]
-    updates: dict[int, tuple[Tensor, Tensor]] = {}  # i -> (buffer, factor): the update is buffer * factor
-
-    if fac:
-        g_fac = [grads[i] for i in fac]
-        sq = torch._foreach_mul(g_fac, g_fac)  # G^2, the one full-size temporary
-        col_means = [s.mean(dim=-2) for s in sq]
-        torch._foreach_add_(col_means, eps1)
-        c_vars = [col_vars[i] for i in fac]
-        torch._foreach_lerp_(c_vars, col_means, one_minus_beta2)
-        c_inv = torch._foreach_reciprocal(c_vars)  # c^2 = 1 / C
-        # one pass over G^2 per tensor: row sums and G^2 @ (1 / C)
-        both = [torch.matmul(s, torch.stack([torch.ones_like(c), c], dim=-1)) for s, c in zip(sq, c_inv, strict=True)]
-        row_means = [b[..., 0] / s.shape[-1] for b, s in zip(both, sq, strict=True)]
-        torch._foreach_add_(row_means, eps1)
-        r_vars = [row_vars[i] for i in fac]
-        torch._foreach_lerp_(r_vars, row_means, one_minus_beta2)
-        r_sq = torch._foreach_div([r.mean(dim=-1, keepdim=True) for r in r_vars], r_vars)  # r^2 = mean(R) / R
-        for j, i in enumerate(fac):
-            mean_sq = (r_sq[j] * both[j][..., 1]).sum() / params[i].numel()  # mean(U^2)
-            factor = r_sq[j].sqrt_().mul_(clip_scale(alphas[i], mean_sq)).unsqueeze(-1)
-            updates[i] = (torch.mul(grads[i], c_inv[j].sqrt_().unsqueeze(-2), out=sq[j]), factor)  # G * c
-    if full:
-        g_full = [grads[i] for i in full]
-        v_full = [variances[i] for i in full]
-        sq = torch._foreach_mul(g_full, g_full)
-        torch._foreach_add_(sq, eps1)
-        torch._foreach_lerp_(v_full, sq, one_minus_beta2)
-        torch._foreach_copy_(sq, v_full)
-        torch._foreach_rsqrt_(sq)
-        torch._foreach_mul_(sq, g_full)  # U = G / sqrt(V)
-        for j, i in enumerate(full):
-            mean_sq = sq[j].pow(2).mean() if clip_threshold is not None else None
-            updates[i] = (sq[j], clip_scale(alphas[i], mean_sq))
-
-    if beta1 is None:
-        for i, (buffer, factor) in updates.items():
-            params[i].addcmul_(buffer, factor, value=-1.0)
+    u = torch._foreach_mul(grads, grads)
+    torch._foreach_add_(u, k.eps1)
+    torch._foreach_lerp_(variances, u, k.one_minus_beta2)
+    torch._foreach_copy_(u, variances)
+    torch._foreach_rsqrt_(u)
+    torch._foreach_mul_(u, grads)  # U = G / sqrt(V)
+    if k.clip_threshold is not None:  # alpha / max(1, RMS(U) / d)
+        rms = torch._foreach_norm(u)
+        torch._foreach_mul_(rms, [s / k.clip_threshold for s in inv_sqrt_numel])
+        torch._foreach_clamp_min_(rms, 1.0)
+        alphas = torch._foreach_div(alphas, rms)
+    torch._foreach_mul_(u, alphas)
+    if k.beta1 is None:
+        torch._foreach_sub_(params, u)
         return
-    steps = []
-    for i in range(n):  # momentum averages the clipped, scaled update: materialise it
-        buffer, factor = updates[i]
-        steps.append(buffer.mul_(factor))
-    torch._foreach_lerp_(list(exp_avgs), steps, 1.0 - beta1)
-    torch._foreach_sub_(params, list(exp_avgs))
+    torch._foreach_lerp_(exp_avgs, u, 1.0 - k.beta1)  # momentum averages the clipped, scaled update
+    torch._foreach_sub_(params, exp_avgs)
+
+
+# Rows of a factored matrix are processed in blocks of about this many elements, with one scratch buffer reused by
+# every block and tensor: on a CPU a block stays in cache between the passes over it, and no full-size temporary
+# is allocated (a fresh large allocation costs a page fault per 4 KiB on first touch).
+BLOCK_NUMEL = {"cpu": 1 << 20}
+DEFAULT_BLOCK_NUMEL = 1 << 24  # accelerators: few, large kernels
+
+
+class _Scratch:
+    """Buffers shared by the tensors of one step: a flat work buffer, and the [1; 1/R] block for column sums."""
+
+    def __init__(self) -> None:
+        self._work: dict[tuple[torch.device, torch.dtype], Tensor] = {}
+        self._lhs: dict[tuple[torch.device, torch.dtype], Tensor] = {}
+
+    def work(self, like: Tensor, numel: int) -> Tensor:
+        key = (like.device, like.dtype)
+        buf = self._work.get(key)
+        if buf is None or buf.numel() < numel:
+            buf = self._work[key] = torch.empty(numel, dtype=like.dtype, device=like.device)
+        return buf
+
+    def lhs(self, like: Tensor, rows: int) -> Tensor:
+        """A (2, rows) buffer whose first row is ones; callers overwrite the second row."""
+        key = (like.device, like.dtype)
+        buf = self._lhs.get(key)
+        if buf is None or buf.shape[1] < rows:
+            buf = self._lhs[key] = torch.ones(2, rows, dtype=like.dtype, device=like.device)
+        return buf
+
+
+def _factored_step(p, g, row_var, col_var, exp_avg, k: _StepConstants, scratch: _Scratch) -> None:
+    """The factored update of one tensor, without materialising V_hat or a full-size temporary.
+
+    Everything for one tensor happens before the next, so on a CPU a tensor that fits in the last-level cache is
+    read from memory about once. With r_i^2 = mean(R) / R_i, U = (G C^-1/2) r_i, and the update is
+    X -= (G C^-1/2) * (alpha' r_i), where alpha' folds in the step size and the clipping factor.
+    """
+    out = p.contiguous()  # p itself unless its layout is unusual; then updated and copied back
+    mom = exp_avg.contiguous() if exp_avg is not None else None
+    n, m = p.shape[-2], p.shape[-1]
+    x, g = out.view(-1, n, m), g.contiguous().view(-1, n, m)
+    rows, cols = row_var.view(-1, n), col_var.view(-1, m)
+    moms = mom.view(-1, n, m) if mom is not None else None
+    if k.scale_parameter:  # alpha = max(eps2, RMS(X)) rho, from X before this step
+        alpha = torch.linalg.vector_norm(out).mul_(k.rho / math.sqrt(p.numel())).clamp_min_(k.eps2 * k.rho)
+    else:
+        alpha = torch.full((), k.rho, dtype=p.dtype, device=p.device)
+    if k.weight_decay != 0.0:
+        out.mul_(1.0 - alpha * k.weight_decay)
+    block_numel = BLOCK_NUMEL.get(p.device.type, DEFAULT_BLOCK_NUMEL)
+    if p.numel() <= block_numel:
+        _factored_in_one_block(x, g, rows, cols, moms, alpha, k, scratch.work(p, p.numel()))
+    else:
+        _factored_by_row_blocks(x, g, rows, cols, moms, alpha, k, scratch, max(1, min(n, block_numel // m)))
+    if out is not p:
+        p.copy_(out)
+    if mom is not exp_avg:
+        exp_avg.copy_(mom)
+
+
+def _factored_in_one_block(x, g, rows, cols, moms, alpha, k: _StepConstants, work: Tensor) -> None:
+    """x, g: (batch, n, m). G^2, then U / r_i, live in ``work``; mean(U^2) comes from the row norms of U / r_i."""
+    sq = torch.mul(g, g, out=work[: g.numel()].view_as(g))
+    rows.lerp_(sq.mean(dim=-1).add_(k.eps1), k.one_minus_beta2)
+    cols.lerp_(sq.mean(dim=-2).add_(k.eps1), k.one_minus_beta2)
+    u = torch.mul(g, cols.rsqrt().unsqueeze(-2), out=sq)  # G C^-1/2
+    r_sq = torch.div(rows.mean(dim=-1, keepdim=True), rows)
+    scale = alpha
+    if k.clip_threshold is not None:  # mean(U^2) = sum_i r_i^2 |(G C^-1/2)_i|^2 / numel
+        mean_sq = torch.linalg.vecdot(torch.linalg.vector_norm(u, dim=-1).square_(), r_sq).sum()
+        scale = alpha / _clip_divisor(mean_sq, x.numel(), k)
+    _apply_update(x, moms, u, r_sq.sqrt_().mul_(scale).unsqueeze(-1), k)
+
+
+def _factored_by_row_blocks(x, g, rows, cols, moms, alpha, k: _StepConstants, scratch: _Scratch, span: int) -> None:
+    """x, g: (batch, n, m), too large for one block: two passes over blocks of ``span`` rows.
+
+    Pass 1 forms G^2 for a block, updates that block's R from its row means, and accumulates the column sums of
+    G^2 and of G^2 / R_i. Those give C and mean(U^2) = mean(R) * sum_ij G^2_ij / (R_i C_j) / numel, hence the
+    clipping factor. Pass 2 applies the update block by block.
+    """
+    n, m = x.shape[-2], x.shape[-1]
+    blocks = [(lo, min(lo + span, n)) for lo in range(0, n, span)]
+    work = scratch.work(x, span * m)
+    lhs = scratch.lhs(x, span)
+    sums = torch.zeros(x.shape[0], 2, m, dtype=x.dtype, device=x.device)  # per matrix: sum_i G^2, sum_i G^2/R_i
+    for b in range(x.shape[0]):
+        for lo, hi in blocks:
+            sq = torch.mul(g[b, lo:hi], g[b, lo:hi], out=work[: (hi - lo) * m].view(hi - lo, m))
+            r = rows[b, lo:hi]
+            r.lerp_(sq.mean(dim=-1).add_(k.eps1), k.one_minus_beta2)
+            torch.reciprocal(r, out=lhs[1, : hi - lo])
+            sums[b].addmm_(lhs[:, : hi - lo], sq)
+    col_sums, weighted = sums.unbind(dim=1)
+    cols.lerp_(col_sums.div_(n).add_(k.eps1), k.one_minus_beta2)
+    inv_cols = cols.reciprocal()
+    row_mean = rows.mean(dim=-1, keepdim=True)
+    scale = alpha
+    if k.clip_threshold is not None:
+        mean_sq = torch.linalg.vecdot(torch.linalg.vecdot(weighted, inv_cols), row_mean.squeeze(-1))
+        scale = alpha / _clip_divisor(mean_sq, x.numel(), k)
+    row_factor = torch.div(row_mean, rows).sqrt_().mul_(scale)
+    col_factor = inv_cols.sqrt_()
+    for b in range(x.shape[0]):
+        for lo, hi in blocks:
+            u = torch.mul(g[b, lo:hi], col_factor[b], out=work[: (hi - lo) * m].view(hi - lo, m))
+            _apply_update(x[b, lo:hi], moms[b, lo:hi] if moms is not None else None, u, row_factor[b, lo:hi, None], k)
+
+
+def _clip_divisor(sum_sq: Tensor, numel: int, k: _StepConstants) -> Tensor:
+    """max(1, RMS(U) / d) from sum(U^2), as a tensor."""
+    return sum_sq.div_(numel * k.clip_threshold**2).sqrt_().clamp_min_(1.0)
+
+
+def _apply_update(x: Tensor, mom: Tensor | None, u: Tensor, row_factor: Tensor, k: _StepConstants) -> None:
+    """x -= u * row_factor; with momentum, mom <- lerp(mom, u * row_factor, 1 - beta1) and x -= mom."""
+    if mom is None:
+        x.addcmul_(u, row_factor, value=-1.0)
+        return
+    mom.lerp_(u.mul_(row_factor), 1.0 - k.beta1)
+    x.sub_(mom)

@@ -16,6 +16,13 @@ Conventions (checked in tests/test_adax.py):
   :math:`\hat v_t = \hat v_{t-1} + (\beta_2 / b_t)(g_t^2 - \hat v_{t-1})`: a lerp with weight :math:`\beta_2/b_t`,
   computed in float64 on the host from the step count.
 * Weight decay is decoupled (AdaX-W) with the torch.optim.AdamW convention: ``param *= 1 - lr * weight_decay``.
+
+Three code paths compute the same update. Written as a lerp, AdaX is AdamW with a per-step
+:math:`\beta_2 = 1 - \beta_2/b_t` and no bias correction, so the default path (``fused``, on CPU and CUDA) runs
+torch's fused AdamW kernel, one pass over memory, with those constants and a step count so large that its bias
+corrections are exactly 1. When the weight drops below double precision (past ~2.8e5 steps at the paper's
+:math:`\beta_2`) or on other devices, the grouped ``torch._foreach_*`` path (``foreach``) runs instead; the
+per-tensor loop (``foreach=False, fused=False``) is the reference.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ class AdaX(Optimizer):
         weight_decay: float = 0.0,
         *,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         if not lr > 0.0:
             raise ValueError(f"Invalid learning rate: {lr} (must be > 0)")
@@ -62,7 +70,7 @@ class AdaX(Optimizer):
             raise ValueError(f"Invalid eps: {eps} (must be >= 0)")
         if not weight_decay >= 0.0:
             raise ValueError(f"Invalid weight_decay: {weight_decay} (must be >= 0)")
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach)
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach, fused=fused)
         super().__init__(params, defaults)
 
     @staticmethod
@@ -98,7 +106,9 @@ class AdaX(Optimizer):
             self._init_group(group, params, grads, exp_avgs, exp_avg_sqs, steps)
             if not params:
                 continue
-            foreach = group["foreach"]
+            foreach, fused = group["foreach"], group["fused"]
+            if fused is None:
+                fused = foreach is not False and all(_fusable(p) for p in params)
             adax(
                 params,
                 grads,
@@ -106,6 +116,7 @@ class AdaX(Optimizer):
                 exp_avg_sqs,
                 steps,
                 foreach=True if foreach is None else foreach,
+                fused=fused,
                 lr=group["lr"],
                 beta1=group["betas"][0],
                 beta2=group["betas"][1],
@@ -123,6 +134,7 @@ def adax(
     steps: list[Tensor],
     *,
     foreach: bool,
+    fused: bool = False,
     lr: float,
     beta1: float,
     beta2: float,
@@ -130,19 +142,45 @@ def adax(
     weight_decay: float,
 ) -> None:
     """Functional AdaX: updates ``params`` and the state tensors in place."""
-    fn = _multi_tensor_adax if foreach else _single_tensor_adax
-    fn(
-        params,
-        grads,
-        exp_avgs,
-        exp_avg_sqs,
-        steps,
-        lr=lr,
-        beta1=beta1,
-        beta2=beta2,
-        eps=eps,
-        weight_decay=weight_decay,
-    )
+    if not (fused or foreach):
+        _single_tensor_adax(
+            params,
+            grads,
+            exp_avgs,
+            exp_avg_sqs,
+            steps,
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            eps=eps,
+            weight_decay=weight_decay,
+        )
+        return
+    for step, idx in advance_and_bucket(steps).items():
+        w = adax_weight(step, beta2)
+        same_step = _fused_adax if fused and 1.0 - w < 1.0 else _multi_tensor_adax
+        same_step(
+            [params[i] for i in idx],
+            [grads[i] for i in idx],
+            [exp_avgs[i] for i in idx],
+            [exp_avg_sqs[i] for i in idx],
+            w=w,
+            lr=lr,
+            beta1=beta1,
+            eps=eps,
+            weight_decay=weight_decay,
+        )
+
+
+FUSED_DEVICES = ("cpu", "cuda")
+
+# Passed to the fused AdamW kernel as the step count: 1 - beta^t is then exactly 1 in double precision for every
+# beta < 1 (beta^1e30 underflows to 0), so the kernel applies no bias correction. Exact in float32.
+_NO_BIAS_CORRECTION_STEP = 1e30
+
+
+def _fusable(p: Tensor) -> bool:
+    return p.is_floating_point() and p.device.type in FUSED_DEVICES
 
 
 def _single_tensor_adax(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay):
@@ -157,18 +195,38 @@ def _single_tensor_adax(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta
         p.addcdiv_(m, denom, value=-lr)
 
 
-def _multi_tensor_adax(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay):
-    for step, idx in advance_and_bucket(steps).items():
-        p = [params[i] for i in idx]
-        g = [grads[i] for i in idx]
-        m = [exp_avgs[i] for i in idx]
-        v_hat = [exp_avg_sqs[i] for i in idx]
-        if weight_decay != 0.0:
-            torch._foreach_mul_(p, 1.0 - lr * weight_decay)
-        w = adax_weight(step, beta2)
-        torch._foreach_lerp_(m, g, 1.0 - beta1)
-        torch._foreach_mul_(v_hat, 1.0 - w)  # v_hat <- (1 - w) v_hat + w g^2, without a g^2 temporary
-        torch._foreach_addcmul_(v_hat, g, g, value=w)
-        denom = torch._foreach_sqrt(v_hat)
-        torch._foreach_add_(denom, eps)
-        torch._foreach_addcdiv_(p, m, denom, value=-lr)
+def _multi_tensor_adax(params, grads, exp_avgs, exp_avg_sqs, *, w, lr, beta1, eps, weight_decay):
+    """One step for tensors at the same step count, as a chain of torch._foreach_* kernels."""
+    if weight_decay != 0.0:
+        torch._foreach_mul_(params, 1.0 - lr * weight_decay)
+    torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
+    torch._foreach_mul_(exp_avg_sqs, 1.0 - w)  # v_hat <- (1 - w) v_hat + w g^2, without a g^2 temporary
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=w)
+    denom = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_add_(denom, eps)
+    torch._foreach_addcdiv_(params, exp_avgs, denom, value=-lr)
+
+
+def _fused_adax(params, grads, exp_avgs, exp_avg_sqs, *, w, lr, beta1, eps, weight_decay):
+    """One step for tensors at the same step count, in torch's fused AdamW kernel (one pass over memory):
+    beta2 = 1 - w and a step count that turns both bias corrections into 1."""
+    groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+    for i, p in enumerate(params):
+        groups.setdefault((p.device, p.dtype), []).append(i)
+    for (device, _), idx in groups.items():
+        step = torch.full((), _NO_BIAS_CORRECTION_STEP, dtype=torch.float32, device=device)
+        torch._fused_adamw_(
+            [params[i] for i in idx],
+            [grads[i] for i in idx],
+            [exp_avgs[i] for i in idx],
+            [exp_avg_sqs[i] for i in idx],
+            [],
+            [step] * len(idx),
+            lr=lr,
+            beta1=beta1,
+            beta2=1.0 - w,
+            weight_decay=weight_decay,
+            eps=eps,
+            amsgrad=False,
+            maximize=False,
+        )
