@@ -124,6 +124,20 @@ def test_state_stays_finite_past_float32_overflow_of_raw_v():
     assert adax_weight(1, 1e-4) == pytest.approx(1.0)
 
 
+def test_loads_a_state_dict_saved_without_the_fused_switch():
+    p = torch.ones(3, requires_grad=True)
+    opt = AdaX([p], lr=1e-2)
+    p.grad = torch.ones(3)
+    opt.step()
+    saved = opt.state_dict()
+    del saved["param_groups"][0]["fused"]
+    restored = AdaX([p], lr=1e-2)
+    restored.load_state_dict(saved)
+    p.grad = torch.ones(3)
+    restored.step()
+    assert restored.param_groups[0]["fused"] is None and restored.state[p]["step"].item() == 2
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

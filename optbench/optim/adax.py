@@ -73,6 +73,13 @@ class AdaX(Optimizer):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach, fused=fused)
         super().__init__(params, defaults)
 
+    def __setstate__(self, state: dict) -> None:
+        """Also called by load_state_dict: state saved before the ``fused`` switch existed loads with its default."""
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("foreach", None)
+            group.setdefault("fused", None)
+
     @staticmethod
     def state_numel(p: Tensor, group: dict) -> int:
         """Elements of optimizer state held for ``p`` (besides the step counter): m and v_hat."""
