@@ -325,6 +325,7 @@ def _multi_tensor_adafactor(
     eps2,
     weight_decay,
 ) -> None:
+    """The fast path: per step count, factored tensors one at a time, then the unfactored ones as a group."""
     scratch = _Scratch()
     for step, idx in advance_and_bucket(steps).items():
         k = _StepConstants(
