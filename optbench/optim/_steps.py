@@ -1,4 +1,4 @@
-"""Shared by the grouped (foreach) optimizer paths."""
+"""Shared by the optimizers' fast paths (grouped foreach kernels, torch's fused kernels)."""
 
 from __future__ import annotations
 
@@ -17,3 +17,12 @@ def advance_and_bucket(steps: list[Tensor]) -> dict[int, list[int]]:
     for i, s in enumerate(steps):
         buckets.setdefault(int(s.item()), []).append(i)
     return buckets
+
+
+FUSED_DEVICES = ("cpu", "cuda")
+
+
+def supports_fused(params: list[Tensor]) -> bool:
+    """True when torch's fused optimizer kernels can run on ``params``: floating tensors on a CPU or CUDA device
+    (not e.g. ``meta``)."""
+    return bool(params) and all(p.is_floating_point() and p.device.type in FUSED_DEVICES for p in params)

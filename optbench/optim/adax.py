@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from optbench.optim._steps import advance_and_bucket
+from optbench.optim._steps import advance_and_bucket, supports_fused
 
 __all__ = ["AdaX", "adax", "adax_weight"]
 
@@ -115,7 +115,7 @@ class AdaX(Optimizer):
                 continue
             foreach, fused = group["foreach"], group["fused"]
             if fused is None:
-                fused = foreach is not False and all(_fusable(p) for p in params)
+                fused = foreach is not False and supports_fused(params)
             adax(
                 params,
                 grads,
@@ -179,15 +179,9 @@ def adax(
         )
 
 
-FUSED_DEVICES = ("cpu", "cuda")
-
 # Passed to the fused AdamW kernel as the step count: 1 - beta^t is then exactly 1 in double precision for every
 # beta < 1 (beta^1e30 underflows to 0), so the kernel applies no bias correction. Exact in float32.
 _NO_BIAS_CORRECTION_STEP = 1e30
-
-
-def _fusable(p: Tensor) -> bool:
-    return p.is_floating_point() and p.device.type in FUSED_DEVICES
 
 
 def _single_tensor_adax(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay):

@@ -15,6 +15,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from optbench.errors import OptbenchError
+from optbench.optim._steps import supports_fused
 from optbench.paths import config_dir
 
 NON_CONSTRUCTOR_KEYS = ("name", "_target_")
@@ -67,16 +68,12 @@ def validate_optimizer_config(cfg: DictConfig | dict) -> None:
         _check(name, "weight_decay", wd, isinstance(wd, (int, float)) and wd >= 0, "weight_decay must be >= 0")
 
 
-FUSED_DEVICES = ("cpu", "cuda")
-
-
 def resolve_fused(value: Any, params: list[torch.Tensor]) -> bool | None:
-    """``fused: auto`` -> torch's fused kernel when every parameter is a floating tensor on a CPU or CUDA device
-    (not e.g. ``meta``), otherwise torch's default implementation."""
+    """``fused: auto`` -> torch's fused kernel where it runs (see ``supports_fused``), otherwise the optimizer's
+    default implementation."""
     if value != "auto":
         return value
-    ok = params and all(p.is_floating_point() and p.device.type in FUSED_DEVICES for p in params)
-    return True if ok else None
+    return True if supports_fused(params) else None
 
 
 def build_optimizer(cfg: DictConfig | dict, params: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
