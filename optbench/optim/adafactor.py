@@ -407,26 +407,25 @@ DEFAULT_BLOCK_NUMEL = 1 << 24  # accelerators: few, large kernels
 
 
 class _Scratch:
-    """Buffers shared by the tensors of one step: a flat work buffer, and the [1; 1/R] block for column sums."""
+    """Buffers shared by the tensors of one step, kept per (device, dtype) and grown on demand: a flat work buffer,
+    and the (2, rows) block [1; 1/R] for column sums."""
 
     def __init__(self) -> None:
-        self._work: dict[tuple[torch.device, torch.dtype], Tensor] = {}
-        self._lhs: dict[tuple[torch.device, torch.dtype], Tensor] = {}
+        self._buffers: dict[tuple[str, torch.device, torch.dtype], Tensor] = {}
+
+    def _get(self, name: str, like: Tensor, shape: tuple[int, ...], make) -> Tensor:
+        key = (name, like.device, like.dtype)
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape[-1] < shape[-1]:
+            buf = self._buffers[key] = make(shape, dtype=like.dtype, device=like.device)
+        return buf
 
     def work(self, like: Tensor, numel: int) -> Tensor:
-        key = (like.device, like.dtype)
-        buf = self._work.get(key)
-        if buf is None or buf.numel() < numel:
-            buf = self._work[key] = torch.empty(numel, dtype=like.dtype, device=like.device)
-        return buf
+        return self._get("work", like, (numel,), torch.empty)
 
     def lhs(self, like: Tensor, rows: int) -> Tensor:
         """A (2, rows) buffer whose first row is ones; callers overwrite the second row."""
-        key = (like.device, like.dtype)
-        buf = self._lhs.get(key)
-        if buf is None or buf.shape[1] < rows:
-            buf = self._lhs[key] = torch.ones(2, rows, dtype=like.dtype, device=like.device)
-        return buf
+        return self._get("lhs", like, (2, rows), torch.ones)
 
 
 def _factored_step(p, g, row_var, col_var, exp_avg, k: _StepConstants, scratch: _Scratch) -> None:
