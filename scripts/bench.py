@@ -85,49 +85,52 @@ def interleaved(contenders: dict, shapes, repeats: int, rounds: int = 2) -> dict
 # --------------------------------------------------------------------------------------------------------------
 
 
-def bench_adafactor(args) -> dict[str, float]:
-    header("Adafactor step: ours / torch.optim.Adafactor (relative step, factored, beta1=None, d=1, wd=0)")
-    out = {}
+def step_times_per_model(args, contenders: dict) -> dict[str, dict[str, float]]:
+    """For each model in --models: interleaved step times of the contenders, printed with the model's size."""
+    times = {}
     for model in args.models:
         shapes = shapes_of(model)
-        t = interleaved(
-            {
-                "ours (foreach)": lambda p: Adafactor(p, lr=1e-2, foreach=True),
-                "ours (single-tensor)": lambda p: Adafactor(p, lr=1e-2, foreach=False),
-                "torch (foreach=True)": lambda p: torch.optim.Adafactor(p, lr=1e-2, foreach=True),
-            },
-            shapes,
-            args.repeats,
-        )
+        t = times[model] = interleaved(contenders, shapes, args.repeats)
         n = sum(torch.Size(s).numel() for s in shapes)
         print(
             f"{model}: {len(shapes)} tensors, {n / 1e6:.1f}M params; step ms: "
             + ", ".join(f"{k}={v * 1e3:.1f}" for k, v in t.items())
         )
-        out[model] = t["ours (foreach)"] / t["torch (foreach=True)"]
-        print(f"  ratio ours(foreach) / torch(foreach) = {out[model]:.3f}   (goal <= 0.8)")
+    return times
+
+
+def bench_adafactor(args) -> dict[str, float]:
+    header("Adafactor step: ours / torch.optim.Adafactor (relative step, factored, beta1=None, d=1, wd=0)")
+    times = step_times_per_model(
+        args,
+        {
+            "ours (foreach)": lambda p: Adafactor(p, lr=1e-2, foreach=True),
+            "ours (single-tensor)": lambda p: Adafactor(p, lr=1e-2, foreach=False),
+            "torch (foreach=True)": lambda p: torch.optim.Adafactor(p, lr=1e-2, foreach=True),
+        },
+    )
+    out = {model: t["ours (foreach)"] / t["torch (foreach=True)"] for model, t in times.items()}
+    for model, ratio in out.items():
+        print(f"  {model}: ratio ours(foreach) / torch(foreach) = {ratio:.3f}   (goal <= 0.8)")
     return out
 
 
 def bench_adax(args) -> dict[str, float]:
     header("AdaX step: ours / torch.optim.Adam(foreach=True)")
+    times = step_times_per_model(
+        args,
+        {
+            "adax (default: fused kernel)": lambda p: AdaX(p, lr=1e-3),
+            "adax (foreach=True, fused=False)": lambda p: AdaX(p, lr=1e-3, foreach=True, fused=False),
+            "adam (foreach=True)": lambda p: torch.optim.Adam(p, lr=1e-3, foreach=True),
+        },
+    )
     out = {}
-    for model in args.models:
-        shapes = shapes_of(model)
-        t = interleaved(
-            {
-                "adax (default: fused kernel)": lambda p: AdaX(p, lr=1e-3),
-                "adax (foreach=True, fused=False)": lambda p: AdaX(p, lr=1e-3, foreach=True, fused=False),
-                "adam (foreach=True)": lambda p: torch.optim.Adam(p, lr=1e-3, foreach=True),
-            },
-            shapes,
-            args.repeats,
-        )
-        print(f"{model}: step ms: " + ", ".join(f"{k}={v * 1e3:.1f}" for k, v in t.items()))
+    for model, t in times.items():
         base = t["adam (foreach=True)"]
         out[model] = t["adax (default: fused kernel)"] / base
         print(
-            f"  ratio adax / adam = {out[model]:.3f} (default), "
+            f"  {model}: ratio adax / adam = {out[model]:.3f} (default), "
             f"{t['adax (foreach=True, fused=False)'] / base:.3f} (foreach path)   (goal <= 1.1)"
         )
     return out
