@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from optbench.optim import Adafactor, AdaX
+from optbench.optim import Adafactor, AdaX, available_optimizers
 from optbench.report.memory_table import MODELS
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -207,7 +207,7 @@ def bench_harness(args) -> dict[str, float]:
     """Runner (tracking on: W&B offline + store) vs a bare loop over the same model, data, batch size, optimizer."""
     from hydra import compose, initialize_config_dir
 
-    from optbench.optim import available_optimizers, build_optimizer
+    from optbench.optim import build_optimizer
     from optbench.paths import config_dir
     from optbench.runner import run, seed_everything
     from optbench.tasks import build_task
@@ -330,7 +330,9 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (median kept)")
     parser.add_argument("--rounds", type=int, default=3, help="harness, bandwidth: rounds per optimizer (best kept)")
-    parser.add_argument("--optimizers", nargs="+", default=None, help="harness: these optimizers only")
+    parser.add_argument(
+        "--optimizers", nargs="+", default=None, choices=available_optimizers(), help="harness: these optimizers only"
+    )
     parser.add_argument("--steps", type=int, default=200, help="harness: training steps per run")
     parser.add_argument("--sentences", type=int, default=400, help="decode: test sentences")
     parser.add_argument("--checkpoint", default=None, help="decode: a transformer_mt state_dict (.pt)")

@@ -145,6 +145,7 @@ def test_loads_a_state_dict_saved_without_the_fused_switch():
         ({"betas": (1.0, 1e-4)}, "betas"),
         ({"betas": (0.9, -0.1)}, "betas"),
         ({"eps": -1.0}, "eps"),
+        ({"fused": "yes"}, "fused"),
     ],
 )
 def test_rejects_bad_arguments(kwargs, match):

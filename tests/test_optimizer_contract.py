@@ -103,3 +103,10 @@ def test_analytic_state_bytes_equal_measured(name):
 def test_rejects_betas_outside_unit_interval(name, key, value):
     with pytest.raises(OptbenchError, match=rf"optimizer.{key}=.*\[0, 1\)"):
         build_optimizer(optimizer_cfg(name, **{key: value}), [torch.zeros(2, requires_grad=True)])
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "adax"])
+@pytest.mark.parametrize("value", ["maybe", 1])
+def test_rejects_a_fused_switch_that_is_not_auto_or_a_bool(name, value):
+    with pytest.raises(OptbenchError, match=rf"optimizer.fused={value!r}.*auto, true, false or null"):
+        build_optimizer(optimizer_cfg(name, fused=value), [torch.zeros(2, requires_grad=True)])

@@ -70,6 +70,8 @@ class AdaX(Optimizer):
             raise ValueError(f"Invalid eps: {eps} (must be >= 0)")
         if not weight_decay >= 0.0:
             raise ValueError(f"Invalid weight_decay: {weight_decay} (must be >= 0)")
+        if fused is not None and not isinstance(fused, bool):
+            raise ValueError(f"Invalid fused: {fused!r} (must be True, False or None)")
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach, fused=fused)
         super().__init__(params, defaults)
 

@@ -66,6 +66,9 @@ def validate_optimizer_config(cfg: DictConfig | dict) -> None:
     if "weight_decay" in c:
         wd = c["weight_decay"]
         _check(name, "weight_decay", wd, isinstance(wd, (int, float)) and wd >= 0, "weight_decay must be >= 0")
+    if "fused" in c:
+        ok = c["fused"] is None or isinstance(c["fused"], bool) or c["fused"] == "auto"
+        _check(name, "fused", c["fused"], ok, "fused must be auto, true, false or null")
 
 
 def resolve_fused(value: Any, params: list[torch.Tensor]) -> bool | None:
