@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from optbench.optim import Adafactor
+from optbench.optim import Adafactor, _native
 from optbench.optim import adafactor as adafactor_module
 
 SHAPES = [(12, 7), (9,), (3, 5, 4)]  # matrix, vector, rank-3 (factored over the last two dims)
@@ -31,15 +31,29 @@ def run_optimizer(opt_cls, params, grads, **kwargs):
     return [p.detach() for p in params]
 
 
+# The three implementations: the per-tensor reference loop, the stock-PyTorch fast path, and the C++ CPU kernels.
+PATHS = {
+    "reference": dict(foreach=False),
+    "foreach": dict(foreach=True, fused=False),
+    "kernel": dict(fused=True),
+}
+
+
+@pytest.fixture(params=list(PATHS))
+def path(request) -> dict:
+    if request.param == "kernel" and _native.adafactor_kernels() is None:
+        pytest.skip("the C++ kernel cannot be built on this machine (no compiler); see the log")
+    return PATHS[request.param]
+
+
 def assert_close_rel(actual, expected, rtol=1e-6):
     for a, e in zip(actual, expected, strict=True):
         err = ((a - e).norm() / e.norm()).item()
         assert err < rtol, f"relative error {err:.3g}"
 
 
-@pytest.mark.parametrize("foreach", [False, True])
 @pytest.mark.parametrize("lr", [1e-2, 3e-3])
-def test_matches_torch_adafactor_in_paper_configuration(foreach, lr):
+def test_matches_torch_adafactor_in_paper_configuration(path, lr):
     params, grads = make_problem()
     ours = run_optimizer(
         Adafactor,
@@ -52,7 +66,7 @@ def test_matches_torch_adafactor_in_paper_configuration(foreach, lr):
         clip_threshold=1.0,
         factored=True,
         weight_decay=0.0,
-        foreach=foreach,
+        **path,
     )
     ref = run_optimizer(torch.optim.Adafactor, params, grads, lr=lr, beta2_decay=-0.8, d=1.0, eps=(1e-30, 1e-3))
     assert_close_rel(ours, ref)
@@ -147,22 +161,21 @@ SWITCHES = [
 ]
 
 
-@pytest.mark.parametrize("foreach", [False, True])
 @pytest.mark.parametrize("switches", SWITCHES, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "paper")
-def test_matches_paper_equations(switches, foreach):
+def test_matches_paper_equations(switches, path):
     params, grads = make_problem(seed=1)
     kwargs = {**PAPER_DEFAULTS, **switches}
-    ours = run_optimizer(Adafactor, params, grads, foreach=foreach, **kwargs)
+    ours = run_optimizer(Adafactor, params, grads, **path, **kwargs)
     ref = paper_adafactor(params, grads, **kwargs)
     assert_close_rel(ours, ref, rtol=1e-10)
 
 
-def test_foreach_equals_single_tensor_path_float64():
+def test_fast_paths_equal_single_tensor_path_float64(path):
     params, grads = make_problem(seed=2)
     for switches in SWITCHES:
         kwargs = {**PAPER_DEFAULTS, **switches}
         a = run_optimizer(Adafactor, params, grads, foreach=False, **kwargs)
-        b = run_optimizer(Adafactor, params, grads, foreach=True, **kwargs)
+        b = run_optimizer(Adafactor, params, grads, **path, **kwargs)
         assert_close_rel(a, b, rtol=1e-12)
 
 
@@ -174,25 +187,142 @@ def test_fast_path_blocking_does_not_change_the_update(monkeypatch, block_numel)
     params, grads = make_problem(seed=4)
     for switches in SWITCHES:
         kwargs = {**PAPER_DEFAULTS, **switches}
-        ours = run_optimizer(Adafactor, params, grads, foreach=True, **kwargs)
+        ours = run_optimizer(Adafactor, params, grads, foreach=True, fused=False, **kwargs)
         ref = paper_adafactor(params, grads, **kwargs)
         assert_close_rel(ours, ref, rtol=1e-10)
 
 
-def test_non_contiguous_parameters_are_updated_in_place():
+@pytest.mark.parametrize("fused", [False, None], ids=["foreach", "default"])
+def test_non_contiguous_parameters_are_updated_in_place(fused):
     base = torch.randn(7, 12, dtype=torch.float64)
     grads = [torch.randn(12, 7, dtype=torch.float64) for _ in range(5)]
     out = {}
-    for foreach in (False, True):
+    for kwargs in (dict(foreach=False), dict(foreach=True, fused=fused)):
         p = base.clone().t().requires_grad_()  # a transposed (column-major) matrix parameter
-        opt = Adafactor([p], beta1=0.9, foreach=foreach)
+        opt = Adafactor([p], beta1=0.9, **kwargs)
         for g in grads:
             p.grad = g.clone()
             opt.step()
         assert not p.is_contiguous()
-        out[foreach] = p.detach()
+        out[kwargs["foreach"]] = p.detach()
     torch.testing.assert_close(out[True], out[False], rtol=1e-12, atol=0)
     assert (out[True] - base.t()).abs().max() > 1e-3
+
+
+def test_kernel_in_float32_matches_the_reference_path(path):
+    g = torch.Generator().manual_seed(5)
+    shapes = [(64, 48), (2, 30, 20), (40,)]
+    params = [torch.randn(s, generator=g) for s in shapes]
+    grads = [[torch.randn(s, generator=g) for s in shapes] for _ in range(10)]
+    for switches in ({}, {"beta1": 0.9, "weight_decay": 0.1}):
+        kwargs = {**PAPER_DEFAULTS, **switches}
+        ref = run_optimizer(Adafactor, params, grads, foreach=False, **kwargs)
+        ours = run_optimizer(Adafactor, params, grads, **path, **kwargs)
+        assert_close_rel(ours, ref, rtol=1e-5)
+
+
+def test_kernel_on_tensors_split_between_threads_matches_the_reference():
+    # tall enough that the kernel splits the rows between threads (chunks not a multiple of its 32-row sum blocks),
+    # a batch whose matrix boundaries fall inside a thread's chunk, and a vector long enough to be split too
+    if _native.adafactor_kernels() is None:
+        pytest.skip("the C++ kernel cannot be built on this machine (no compiler); see the log")
+    g = torch.Generator().manual_seed(7)
+    shapes = [(701, 64), (3, 301, 64), (40_001,)]
+    params = [torch.randn(s, generator=g, dtype=torch.float64) for s in shapes]
+    grads = [[torch.randn(s, generator=g, dtype=torch.float64) for s in shapes] for _ in range(3)]
+    for switches in ({}, {"beta1": 0.9, "weight_decay": 0.1, "clip_threshold": 0.5}):
+        kwargs = {**PAPER_DEFAULTS, **switches}
+        ref = run_optimizer(Adafactor, params, grads, foreach=False, **kwargs)
+        ours = run_optimizer(Adafactor, params, grads, fused=True, **kwargs)
+        assert_close_rel(ours, ref, rtol=1e-12)
+
+
+class RecordingKernels:
+    """Stands in for the C++ kernels: records which op is given which shapes, and leaves the tensors unchanged."""
+
+    def __init__(self):
+        self.calls = []
+
+    def adafactor_factored_(self, params, *args):
+        self.calls.append(("factored", [tuple(p.shape) for p in params]))
+
+    def adafactor_unfactored_(self, params, *args):
+        self.calls.append(("unfactored", [tuple(p.shape) for p in params]))
+
+
+def test_default_sends_cpu_float_tensors_to_the_kernels(monkeypatch):
+    kernels = RecordingKernels()
+    monkeypatch.setattr(_native, "adafactor_kernels", lambda: kernels)
+    m, v = torch.zeros(6, 10, requires_grad=True), torch.zeros(10, requires_grad=True)
+    h = torch.zeros(6, 10, dtype=torch.bfloat16, requires_grad=True)  # a dtype the kernels do not take
+    opt = Adafactor([m, v, h])
+    m.grad, v.grad, h.grad = torch.ones_like(m), torch.ones_like(v), torch.ones_like(h)
+    opt.step()
+    assert kernels.calls == [("factored", [(6, 10)]), ("unfactored", [(10,)])]
+    assert (m == 0).all() and (v == 0).all()  # left to the (recording) kernels
+    assert (h != 0).all()  # the foreach path updated the other
+
+
+def test_fused_false_never_builds_the_kernel(monkeypatch):
+    def refuse():
+        raise AssertionError("the kernel was requested")
+
+    monkeypatch.setattr(_native, "adafactor_kernels", refuse)
+    p = torch.zeros(6, 10, requires_grad=True)
+    p.grad = torch.ones_like(p)
+    Adafactor([p], fused=False).step()
+    Adafactor([p], foreach=False).step()
+    assert (p != 0).all()
+
+
+def test_without_the_kernel_the_default_falls_back_and_fused_true_says_why(monkeypatch):
+    monkeypatch.setattr(_native, "adafactor_kernels", lambda: None)
+    params, grads = make_problem(seed=6)
+    ref = run_optimizer(Adafactor, params, grads, foreach=False)
+    assert_close_rel(run_optimizer(Adafactor, params, grads), ref, rtol=1e-12)
+    with pytest.raises(RuntimeError, match="could not be built"):
+        run_optimizer(Adafactor, params, grads, fused=True)
+
+
+def test_fused_true_rejects_tensors_the_kernel_does_not_take(monkeypatch):
+    monkeypatch.setattr(_native, "adafactor_kernels", lambda: RecordingKernels())
+    p = torch.zeros(6, 10, dtype=torch.bfloat16, requires_grad=True)
+    p.grad = torch.ones_like(p)
+    with pytest.raises(RuntimeError, match=r"float32/float64 CPU tensors.*\(6, 10\) torch.bfloat16"):
+        Adafactor([p], fused=True).step()
+
+
+def test_a_failed_build_is_logged_once_and_returns_none(monkeypatch, caplog):
+    from torch.utils import cpp_extension
+
+    def fail(**kwargs):
+        raise RuntimeError("Error building extension: g++ not found")
+
+    monkeypatch.setattr(cpp_extension, "load", fail)
+    _native.adafactor_kernels.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger=_native.__name__):
+            assert _native.adafactor_kernels() is None
+            assert _native.adafactor_kernels() is None
+    finally:
+        _native.adafactor_kernels.cache_clear()
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "g++ not found" in warnings[0].getMessage()
+
+
+def test_state_saved_without_the_fused_switch_loads():
+    p = torch.ones(4, 3, requires_grad=True)
+    opt = Adafactor([p])
+    p.grad = torch.ones_like(p)
+    opt.step()
+    saved = opt.state_dict()
+    del saved["param_groups"][0]["fused"]
+    fresh = Adafactor([p])
+    fresh.load_state_dict(saved)
+    assert fresh.param_groups[0]["fused"] is None
+    p.grad = torch.ones_like(p)
+    fresh.step()
+    assert fresh.state[p]["step"].item() == 2
 
 
 def test_factored_state_is_rows_plus_cols():
@@ -216,6 +346,8 @@ def test_factored_state_is_rows_plus_cols():
         ({"clip_threshold": 0.0}, "clip_threshold"),
         ({"eps": (1e-30,)}, "eps"),
         ({"warmup_init": True, "relative_step": False}, "warmup_init"),
+        ({"fused": "yes"}, "fused"),
+        ({"fused": True, "foreach": False}, "two different implementations"),
     ],
 )
 def test_rejects_bad_arguments(kwargs, match):

@@ -105,8 +105,19 @@ def test_rejects_betas_outside_unit_interval(name, key, value):
         build_optimizer(optimizer_cfg(name, **{key: value}), [torch.zeros(2, requires_grad=True)])
 
 
-@pytest.mark.parametrize("name", ["adam", "adamw", "adax"])
+@pytest.mark.parametrize("name", ["adam", "adamw", "adax", "adafactor"])
 @pytest.mark.parametrize("value", ["maybe", 1])
 def test_rejects_a_fused_switch_that_is_not_auto_or_a_bool(name, value):
     with pytest.raises(OptbenchError, match=rf"optimizer.fused={value!r}.*auto, true, false or null"):
         build_optimizer(optimizer_cfg(name, fused=value), [torch.zeros(2, requires_grad=True)])
+
+
+def test_fused_auto_picks_torch_kernels_and_leaves_ours_to_choose_per_tensor():
+    cpu = [torch.zeros(2, 2, requires_grad=True)]
+    meta = [torch.zeros(2, 2, device="meta", requires_grad=True)]
+    for name in ("adam", "adamw"):
+        assert build_optimizer(optimizer_cfg(name), cpu).defaults["fused"] is True
+        assert build_optimizer(optimizer_cfg(name), meta).defaults["fused"] is None  # no kernel on meta
+    for name in ("adax", "adafactor"):  # None: our optimizers decide per tensor which kernel runs
+        assert build_optimizer(optimizer_cfg(name), cpu).defaults["fused"] is None
+        assert build_optimizer(optimizer_cfg(name, fused=False), cpu).defaults["fused"] is False

@@ -29,12 +29,17 @@ Conventions (checked in tests/test_adafactor.py):
 * Tensors of rank >= 2 are factored over their last two dimensions; leading dimensions are batch dimensions.
 * With ``relative_step=True`` the optimizer supplies its own step size; the runner does not apply an lr schedule.
 
-Two code paths compute the same update: a per-tensor reference loop (``foreach=False``) and the fast one
-(``foreach=True``, the default). The fast path keeps per-tensor scalars as tensors, so a step never synchronises
-with the host. It finishes each factored tensor before starting the next, so on a CPU the tensor is still in cache
-for its second pass; its temporaries live in one scratch buffer of at most ``BLOCK_NUMEL`` elements, and tensors
-larger than that go through in blocks of rows. The unfactored tensors (vectors, or all with ``factored=False``)
-are grouped into ``torch._foreach_*`` kernels.
+Three code paths compute the same update:
+
+* ``foreach=False``: a per-tensor reference loop, written as the equations read.
+* ``fused`` (the default where it applies): tensors on the CPU (float32/float64, contiguous) go to a C++ kernel
+  (``csrc/adafactor_cpu.cpp``, built on first use by ``_native``): two passes over each tensor, one call per step.
+  ``fused=None`` uses it where it builds and runs, ``fused=True`` requires it, ``fused=False`` never uses it.
+* The foreach path (``foreach=True`` or None) for everything else: stock PyTorch ops, with per-tensor scalars kept
+  as tensors so a step never synchronises with the host. It finishes each factored tensor before starting the
+  next, so on a CPU the tensor is still in cache for its second pass; its temporaries live in one scratch buffer of
+  at most ``BLOCK_NUMEL`` elements, and tensors larger than that go through in blocks of rows. The unfactored
+  tensors (vectors, or all with ``factored=False``) are grouped into ``torch._foreach_*`` kernels.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from optbench.optim import _native
 from optbench.optim._steps import advance_and_bucket
 
 __all__ = ["Adafactor", "adafactor"]
@@ -90,6 +96,7 @@ class Adafactor(Optimizer):
         factored: bool = True,
         weight_decay: float = 0.0,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         if not lr > 0.0:
             raise ValueError(f"Invalid learning rate: {lr} (must be > 0)")
@@ -107,6 +114,10 @@ class Adafactor(Optimizer):
             raise ValueError(f"Invalid weight_decay: {weight_decay} (must be >= 0)")
         if warmup_init and not relative_step:
             raise ValueError("warmup_init=True requires relative_step=True")
+        if fused is not None and not isinstance(fused, bool):
+            raise ValueError(f"Invalid fused: {fused!r} (must be True, False or None)")
+        if fused and foreach is False:
+            raise ValueError("fused=True and foreach=False ask for two different implementations; set only one")
         defaults = dict(
             lr=lr,
             relative_step=relative_step,
@@ -120,8 +131,15 @@ class Adafactor(Optimizer):
             factored=factored,
             weight_decay=weight_decay,
             foreach=foreach,
+            fused=fused,
         )
         super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict) -> None:
+        """Also called by load_state_dict: state saved before the ``fused`` switch existed loads with its default."""
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("fused", None)
 
     @property
     def supplies_step_size(self) -> bool:
@@ -187,6 +205,7 @@ class Adafactor(Optimizer):
                 exp_avgs,
                 steps,
                 foreach=foreach,
+                fused=group["fused"],
                 lr=group["lr"],
                 relative_step=group["relative_step"],
                 scale_parameter=group["scale_parameter"],
@@ -212,6 +231,7 @@ def adafactor(
     steps: list[Tensor],
     *,
     foreach: bool,
+    fused: bool | None = None,
     lr: float,
     relative_step: bool,
     scale_parameter: bool,
@@ -224,16 +244,9 @@ def adafactor(
     eps2: float,
     weight_decay: float,
 ) -> None:
-    """Functional Adafactor: updates ``params`` and the state tensors in place."""
-    fn = _multi_tensor_adafactor if foreach else _single_tensor_adafactor
-    fn(
-        params,
-        grads,
-        row_vars,
-        col_vars,
-        variances,
-        exp_avgs,
-        steps,
+    """Functional Adafactor: updates ``params`` and the state tensors in place. ``fused`` applies to the fast path
+    (``foreach=True``): see the module docstring."""
+    hyper = dict(
         lr=lr,
         relative_step=relative_step,
         scale_parameter=scale_parameter,
@@ -246,6 +259,11 @@ def adafactor(
         eps2=eps2,
         weight_decay=weight_decay,
     )
+    state = (params, grads, row_vars, col_vars, variances, exp_avgs, steps)
+    if foreach:
+        _multi_tensor_adafactor(*state, fused=fused, **hyper)
+    else:
+        _single_tensor_adafactor(*state, **hyper)
 
 
 def _single_tensor_adafactor(
@@ -313,6 +331,7 @@ def _multi_tensor_adafactor(
     exp_avgs,
     steps,
     *,
+    fused,
     lr,
     relative_step,
     scale_parameter,
@@ -325,7 +344,8 @@ def _multi_tensor_adafactor(
     eps2,
     weight_decay,
 ) -> None:
-    """The fast path: per step count, factored tensors one at a time, then the unfactored ones as a group."""
+    """The fast path: per step count, the tensors the C++ kernel takes (``fused``), then the other factored tensors
+    one at a time and the other unfactored ones as a group."""
     scratch = _Scratch()
     for step, idx in advance_and_bucket(steps).items():
         k = _StepConstants(
@@ -338,10 +358,13 @@ def _multi_tensor_adafactor(
             eps2=eps2,
             weight_decay=weight_decay,
         )
+        factored = [i for i in idx if row_vars[i] is not None]
         unfactored = [i for i in idx if row_vars[i] is None]
-        for i in idx:
-            if row_vars[i] is not None:
-                _factored_step(params[i], grads[i], row_vars[i], col_vars[i], exp_avgs[i], k, scratch)
+        if fused is not False:
+            factored = _kernel_step("factored", factored, (params, grads, row_vars, col_vars, exp_avgs), k, fused)
+            unfactored = _kernel_step("unfactored", unfactored, (params, grads, variances, exp_avgs), k, fused)
+        for i in factored:
+            _factored_step(params[i], grads[i], row_vars[i], col_vars[i], exp_avgs[i], k, scratch)
         if unfactored:
             _unfactored_steps(
                 [params[i] for i in unfactored],
@@ -350,6 +373,57 @@ def _multi_tensor_adafactor(
                 [exp_avgs[i] for i in unfactored],
                 k,
             )
+
+
+NATIVE_DTYPES = (torch.float32, torch.float64)
+
+
+def _kernel_step(kind: str, idx: list[int], lists: tuple, k: _StepConstants, fused: bool | None) -> list[int]:
+    """Update the tensors ``idx`` that the C++ kernel takes, in one call of its ``kind`` op ("factored": lists are
+    params, grads, row_vars, col_vars, exp_avgs; "unfactored": params, grads, variances, exp_avgs). Returns the
+    indices left for the foreach path: the rest, or all when the kernel is not available. With fused=True a
+    tensor the kernel cannot take, or a failed build, is an error."""
+    native = [i for i in idx if _kernel_runs_on(*(t[i] for t in lists))]
+    if fused and len(native) < len(idx):
+        p = lists[0][next(i for i in idx if i not in native)]
+        raise RuntimeError(
+            f"Adafactor(fused=True) runs on contiguous float32/float64 CPU tensors with gradients and state alike; "
+            f"got a {tuple(p.shape)} {p.dtype} tensor on {p.device}. Use fused=None to run such tensors on the "
+            f"foreach path."
+        )
+    kernels = _native.adafactor_kernels() if native else None
+    if kernels is None:
+        if fused and native:
+            raise RuntimeError(
+                "Adafactor(fused=True) needs optbench's C++ CPU kernel, which could not be built here (the log "
+                "says why). Use fused=None to fall back to the foreach path."
+            )
+        return idx
+    *tensors, exp_avgs = ([t[i] for i in native] for t in lists)
+    op = kernels.adafactor_factored_ if kind == "factored" else kernels.adafactor_unfactored_
+    op(
+        *tensors,
+        exp_avgs if k.beta1 is not None else [],
+        k.rho,
+        k.one_minus_beta2,
+        k.scale_parameter,
+        k.eps1,
+        k.eps2,
+        k.clip_threshold or 0.0,
+        k.weight_decay,
+        k.beta1 or 0.0,
+    )
+    done = set(native)
+    return [i for i in idx if i not in done]
+
+
+def _kernel_runs_on(*tensors: Tensor | None) -> bool:
+    """Whether the C++ kernel takes a factored tensor, given it and its gradient and state: all contiguous CPU
+    tensors of one dtype, float32 or float64."""
+    dtype = tensors[0].dtype
+    return dtype in NATIVE_DTYPES and all(
+        t.device.type == "cpu" and t.dtype == dtype and t.is_contiguous() for t in tensors if t is not None
+    )
 
 
 @dataclass(frozen=True)

@@ -71,11 +71,13 @@ def validate_optimizer_config(cfg: DictConfig | dict) -> None:
         _check(name, "fused", c["fused"], ok, "fused must be auto, true, false or null")
 
 
-def resolve_fused(value: Any, params: list[torch.Tensor]) -> bool | None:
-    """``fused: auto`` -> torch's fused kernel where it runs (see ``supports_fused``), otherwise the optimizer's
-    default implementation."""
+def resolve_fused(value: Any, cls: type, params: list[torch.Tensor]) -> bool | None:
+    """``fused: auto`` -> for torch.optim classes, torch's fused kernel where it runs (see ``supports_fused``),
+    otherwise their default implementation; optbench's own optimizers choose per tensor themselves (None)."""
     if value != "auto":
         return value
+    if cls.__module__.startswith("optbench."):
+        return None
     return True if supports_fused(params) else None
 
 
@@ -97,7 +99,7 @@ def build_optimizer(cfg: DictConfig | dict, params: Iterable[torch.Tensor]) -> t
         if isinstance(kwargs.get(key), list):
             kwargs[key] = tuple(kwargs[key])
     if "fused" in kwargs:
-        kwargs["fused"] = resolve_fused(kwargs["fused"], params)
+        kwargs["fused"] = resolve_fused(kwargs["fused"], cls, params)
     try:
         return cls(params, **kwargs)
     except (TypeError, ValueError) as exc:
