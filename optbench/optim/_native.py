@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,18 @@ def _ensure_ninja() -> None:
         os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
 
 
+def _reason(exc: Exception) -> str:
+    """The telling lines of a build failure: the compiler's errors rather than the command lines ninja echoes."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    telling = [
+        line
+        for line in lines
+        if re.search(r"error:|not found|no such file|fatal", line, re.IGNORECASE)
+        and not line.startswith("Error building extension")
+    ]
+    return f"{type(exc).__name__}: " + " | ".join(telling[:3] or lines[-1:])
+
+
 @functools.cache
 def adafactor_kernels() -> Any | None:
     """The ops ``adafactor_factored_`` and ``adafactor_unfactored_`` (the ``torch.ops.optbench`` namespace),
@@ -54,10 +67,9 @@ def adafactor_kernels() -> Any | None:
         )
     except Exception as exc:  # noqa: BLE001 - a missing compiler, ninja or header shows up as several types
         log.warning(
-            "optbench's Adafactor CPU kernel could not be built (%s: %s); Adafactor uses its foreach path, which "
+            "optbench's Adafactor CPU kernel could not be built (%s); Adafactor uses its foreach path, which "
             "computes the same update more slowly. Install a C++ compiler to enable the kernel.",
-            type(exc).__name__,
-            str(exc).strip().splitlines()[-1] if str(exc).strip() else "",
+            _reason(exc),
         )
         return None
     return torch.ops.optbench
