@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 SOURCES = Path(__file__).parent / "csrc"
 
-# Vector instructions for the kernel's loops, from the CPU capability torch itself dispatches to. They are part of
-# the extension's name, so machines sharing a cache directory never load a build their CPU cannot run.
+# Vector instructions for the kernel's loops, from the CPU capability torch itself dispatches to. The capability is
+# part of the extension's name, so machines sharing a cache directory never load a build their CPU cannot run.
+# AVX-512 machines get the AVX2 build too: on the memory-bound loops it measured as fast or faster.
 SIMD_FLAGS = {"AVX2": ["-mavx2", "-mfma"], "AVX512": ["-mavx2", "-mfma"]}
 
 
