@@ -99,6 +99,18 @@ def step_times_per_model(args, contenders: dict) -> dict[str, dict[str, float]]:
     return times
 
 
+def print_ratios(times, *, ours, foreach, base, what, default_note, goal) -> dict[str, float]:
+    """Per model: our default path and our foreach path, each divided by the torch baseline; returns the former."""
+    out = {}
+    for model, t in times.items():
+        out[model] = t[ours] / t[base]
+        print(
+            f"  {model}: ratio {what} = {out[model]:.3f} (default: {default_note}), "
+            f"{t[foreach] / t[base]:.3f} (foreach path)   (goal {goal})"
+        )
+    return out
+
+
 def bench_adafactor(args) -> dict[str, float]:
     header("Adafactor step: ours / torch.optim.Adafactor (relative step, factored, beta1=None, d=1, wd=0)")
     times = step_times_per_model(
@@ -110,19 +122,19 @@ def bench_adafactor(args) -> dict[str, float]:
             "torch (foreach=True)": lambda p: torch.optim.Adafactor(p, lr=1e-2, foreach=True),
         },
     )
-    out = {}
-    for model, t in times.items():
-        base = t["torch (foreach=True)"]
-        out[model] = t["ours (default)"] / base
-        print(
-            f"  {model}: ratio ours / torch(foreach) = {out[model]:.3f} (default: {kernel_note()}), "
-            f"{t['ours (foreach, fused=False)'] / base:.3f} (foreach path)   (goal <= 0.8)"
-        )
-    return out
+    return print_ratios(
+        times,
+        ours="ours (default)",
+        foreach="ours (foreach, fused=False)",
+        base="torch (foreach=True)",
+        what="ours / torch(foreach)",
+        default_note=kernel_note(),
+        goal="<= 0.8",
+    )
 
 
 def kernel_note() -> str:
-    """Which implementation Adafactor's default uses for factored tensors here."""
+    """Which implementation Adafactor's default uses here."""
     from optbench.optim import _native
 
     if DEVICE.type != "cpu":
@@ -140,15 +152,15 @@ def bench_adax(args) -> dict[str, float]:
             "adam (foreach=True)": lambda p: torch.optim.Adam(p, lr=1e-3, foreach=True),
         },
     )
-    out = {}
-    for model, t in times.items():
-        base = t["adam (foreach=True)"]
-        out[model] = t["adax (default: fused kernel)"] / base
-        print(
-            f"  {model}: ratio adax / adam = {out[model]:.3f} (default), "
-            f"{t['adax (foreach=True, fused=False)'] / base:.3f} (foreach path)   (goal <= 1.1)"
-        )
-    return out
+    return print_ratios(
+        times,
+        ours="adax (default: fused kernel)",
+        foreach="adax (foreach=True, fused=False)",
+        base="adam (foreach=True)",
+        what="adax / adam",
+        default_note="torch's fused AdamW kernel",
+        goal="<= 1.1",
+    )
 
 
 # elements read + written per parameter element by one fused update (float32 state like the parameters)

@@ -418,8 +418,8 @@ def _kernel_step(kind: str, idx: list[int], lists: tuple, k: _StepConstants, fus
 
 
 def _kernel_runs_on(*tensors: Tensor | None) -> bool:
-    """Whether the C++ kernel takes a factored tensor, given it and its gradient and state: all contiguous CPU
-    tensors of one dtype, float32 or float64."""
+    """Whether the C++ kernel takes a tensor, given it, its gradient and its state: all contiguous CPU tensors of
+    one dtype, float32 or float64."""
     dtype = tensors[0].dtype
     return dtype in NATIVE_DTYPES and all(
         t.device.type == "cpu" and t.dtype == dtype and t.is_contiguous() for t in tensors if t is not None
