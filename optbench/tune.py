@@ -4,9 +4,9 @@
     optbench -m +experiment=optimizer_shootout task=mnist_mlp   # all eight
 
 For every combination of the command's other sweep values (a "group", e.g. one optimizer), phase 1 runs a
-log-spaced lr grid around the group's default lr on one seed; the best lr by the run's final metric (a diverged or
-failed run counts as the worst) is then rerun on every seed of ``seeds`` in phase 2. Both phases go through the
-configured launcher (sequential, joblib, submitit) and share the sweep's group name in W&B and the store; the
+log-spaced lr grid around the group's default lr on one seed; the best lr by the run's final metric, in the
+task's direction (``higher_is_better``; a diverged or failed run counts as the worst), is then rerun on every seed
+of ``seeds`` in phase 2. Both phases go through the configured launcher (sequential, joblib, submitit) and share the sweep's group name in W&B and the store; the
 phase-2 run with the grid's seed is the grid run itself, so the store skips it.
 """
 
@@ -22,6 +22,8 @@ import numpy as np
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
+
+from optbench.ranking import best_index, higher_is_better
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +44,6 @@ def lr_grid(
     return [float(f"{x:.6g}") for x in np.logspace(math.log10(low), math.log10(high), num)]
 
 
-def best_index(scores: list[float | None], maximize: bool = True) -> int:
-    """Index of the best score; None (diverged or failed) is the worst possible."""
-    worst = -math.inf if maximize else math.inf
-    values = [worst if s is None or not math.isfinite(s) else s for s in scores]
-    return int(np.argmax(values) if maximize else np.argmin(values))
-
-
 class TuneSweeper(BasicSweeper):
     def __init__(
         self,
@@ -59,21 +54,24 @@ class TuneSweeper(BasicSweeper):
         lr_max: float | None = None,
         grid_seed: int = 0,
         seeds: list[int] | None = None,
-        direction: str = "maximize",
+        direction: str | None = None,
         max_batch_size: int | None = None,
         params: dict[str, str] | None = None,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
-        if direction not in ("maximize", "minimize"):
-            raise ValueError(f"direction={direction!r}: choose maximize or minimize")
+        if direction not in (None, "maximize", "minimize"):
+            raise ValueError(f"hydra.sweeper.direction={direction!r}: choose maximize, minimize or null (the task's)")
         self.grid_args = dict(
             num=num_lrs, min_factor=lr_min_factor, max_factor=lr_max_factor, lr_min=lr_min, lr_max=lr_max
         )
-        self.grid_seed, self.seeds, self.maximize = grid_seed, list(seeds or [0, 1, 2]), direction == "maximize"
+        self.grid_seed, self.seeds, self.direction = grid_seed, list(seeds or [0, 1, 2]), direction
 
-    def _default_lr(self, group: list[str]) -> float:
+    def _group_settings(self, group: list[str]) -> tuple[float, bool]:
+        """(default lr, higher_is_better) of one group's composed config; the direction is the task's unless
+        ``direction`` is set."""
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(group))
-        return float(OmegaConf.select(cfg, "optimizer.lr"))
+        higher = higher_is_better(cfg.task) if self.direction is None else self.direction == "maximize"
+        return float(OmegaConf.select(cfg, "optimizer.lr")), higher
 
     def _launch(self, batch: list[list[str]], start: int) -> list[Any]:
         self.validate_batch_is_legal(batch)
@@ -96,7 +94,8 @@ class TuneSweeper(BasicSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
-        grids = [lr_grid(self._default_lr(g), **self.grid_args) for g in groups]
+        settings = [self._group_settings(g) for g in groups]
+        grids = [lr_grid(lr, **self.grid_args) for lr, _ in settings]
         phase1 = [
             [*g, f"optimizer.lr={lr}", f"seed={self.grid_seed}", "tags=[tune,grid]"]
             for g, grid in zip(groups, grids, strict=True)
@@ -106,12 +105,21 @@ class TuneSweeper(BasicSweeper):
         scores = self._launch(phase1, 0)
 
         results, phase2, k = [], [], 0
-        for group, grid in zip(groups, grids, strict=True):
+        for group, grid, (_, higher) in zip(groups, grids, settings, strict=True):
             group_scores = scores[k : k + len(grid)]
             k += len(grid)
-            best = grid[best_index(group_scores, self.maximize)]
+            best = grid[best_index(group_scores, higher)]
             label = " ".join(o for o in group if o.split("=", 1)[0] in swept) or "(base)"
-            results.append({"label": label, "group": group, "grid": grid, "scores": group_scores, "best_lr": best})
+            results.append(
+                {
+                    "label": label,
+                    "group": group,
+                    "direction": "maximize" if higher else "minimize",
+                    "grid": grid,
+                    "scores": group_scores,
+                    "best_lr": best,
+                }
+            )
             phase2 += [[*group, f"optimizer.lr={best}", f"seed={s}", "tags=[tune,final]"] for s in self.seeds]
         log.info("Tuning phase 2: best lr x seeds %s", self.seeds)
         final_scores = self._launch(phase2, len(phase1))

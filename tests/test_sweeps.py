@@ -12,7 +12,8 @@ import time
 import pytest
 
 from optbench.cli import launcher_threads, missing_launcher_plugin
-from optbench.tune import best_index, lr_grid
+from optbench.ranking import best_index
+from optbench.tune import lr_grid
 
 from .test_cli import FAST, optbench, store_snapshot, summaries
 
@@ -117,8 +118,9 @@ def test_tuning_protocol_grid_then_seeds(tmp_path, idx_dir):
 def test_lr_grid_and_best_index():
     assert lr_grid(1e-3, 3, 0.01, 100.0) == [1e-5, 1e-3, 1e-1]
     assert lr_grid(1.0, 2, 1, 1, lr_min=1e-4, lr_max=1e-2) == [1e-4, 1e-2]
-    assert best_index([0.5, None, 0.9, float("nan")]) == 2
-    assert best_index([0.5, None, 0.1], maximize=False) == 2
+    assert best_index([0.5, None, 0.9, float("nan")], higher=True) == 2
+    assert best_index([0.5, None, 0.1], higher=False) == 2
+    assert best_index([None, 9.0, 0.44], higher=False) == 2
     with pytest.raises(ValueError, match="bad lr grid"):
         lr_grid(1e-3, 3, 10, 0.1)
 

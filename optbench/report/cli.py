@@ -39,9 +39,13 @@ def comparison(cfg: DictConfig, out: Path, runs, metrics) -> list[Path]:
     paths += save(figures.memory(runs), out, "memory")
     paths += save(figures.throughput(runs), out, "throughput")
     table = summary_table(runs, metrics, target)
+    from optbench.ranking import comparison_word, frame_direction
+
+    metric, higher = runs["metric_name"].iloc[0], frame_direction(runs)
     caption = (
-        f"{runs['task'].iloc[0]}: each optimizer at its best lr; final {runs['metric_name'].iloc[0]} "
-        f"mean ± std over seeds; time to {runs['metric_name'].iloc[0]} >= {target}"
+        f"{runs['task'].iloc[0]}: each optimizer at its best lr ({'higher' if higher else 'lower'} {metric} is "
+        f"better, best first); final {metric} mean ± std over seeds; time to {metric} "
+        f"{comparison_word(higher)} {target}"
     )
     paths += write_table(table, out, "summary", caption=caption, footnote=f"Hardware: {figures.hardware_line(runs)}.")
     print(table.to_markdown(index=False, floatfmt=".4g"))

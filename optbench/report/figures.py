@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from optbench.report.style import color
+from optbench.ranking import frame_direction
 from optbench.report.tables import best_lr
 
 
@@ -92,7 +93,7 @@ def lr_sensitivity(runs: pd.DataFrame):
         ax.set(xscale="log", xlabel="learning rate", ylabel=f"final {metric}")
         ax.grid(alpha=0.3, which="both")
     if not finite.empty:
-        higher_is_better = runs["higher_is_better"].all() if "higher_is_better" in runs else True
+        higher_is_better = frame_direction(runs)
         low = finite.quantile(0.75) if higher_is_better else finite.min()
         high = finite.max() if higher_is_better else finite.quantile(0.25)
         span = max(high - low, 1e-9)

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from optbench.ranking import best_index, frame_direction, oriented_series, reaches, sort_best_first
+
 
 def mean_std(values) -> str:
     values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
@@ -18,37 +20,45 @@ def mean_std(values) -> str:
     return f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g} (n={len(values)})"
 
 
-def best_lr(runs: pd.DataFrame) -> float:
-    """The lr whose runs have the best mean final metric; a diverged run counts as the worst possible."""
-    score = runs.assign(score=runs["final_metric"].where(runs["status"] == "finished", -np.inf).fillna(-np.inf))
-    return float(score.groupby("lr")["score"].mean().idxmax())
+def best_lr(runs: pd.DataFrame, higher: bool | None = None) -> float:
+    """The lr whose runs have the best mean final metric in the task's direction; a diverged run counts as the
+    worst possible."""
+    higher = frame_direction(runs) if higher is None else higher
+    finished = runs["final_metric"].where(runs["status"] == "finished")
+    score = runs.assign(score=oriented_series(finished, higher))
+    by_lr = score.groupby("lr")["score"].mean()
+    return float(by_lr.index[best_index(by_lr.tolist(), higher=True)])
 
 
-def time_to_target(metrics: pd.DataFrame, run_ids, metric: str, target: float | None) -> list[float]:
-    """Per run, the training seconds at the first evaluation whose metric reaches ``target`` (runs that never do
-    are left out)."""
+def time_to_target(
+    metrics: pd.DataFrame, run_ids, metric: str, target: float | None, higher: bool = True
+) -> list[float]:
+    """Per run, the training seconds at the first evaluation whose metric reaches ``target`` in the task's
+    direction (runs that never do are left out)."""
     if target is None or metrics.empty or metric not in metrics:
         return []
     out = []
     evals = metrics[metrics["split"].isin(["eval", "test"]) & metrics["run_id"].isin(list(run_ids))]
     for _, rows in evals.groupby("run_id"):
-        hit = rows[rows[metric] >= target].sort_values("step")
+        hit = rows[rows[metric].map(lambda v: reaches(v, target, higher))].sort_values("step")
         if not hit.empty:
             out.append(float(hit["train_s"].iloc[0]))
     return out
 
 
 def summary_table(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
-    """One row per optimizer at its best lr: final metric mean ± std over seeds, time-to-target, speed, memory."""
+    """One row per optimizer at its best lr, best first: final metric mean ± std over seeds, time-to-target, speed,
+    memory."""
     rows = []
     metric = runs["metric_name"].iloc[0]
     unit = runs["unit"].iloc[0]
+    higher = frame_direction(runs)
     for name, group in runs.groupby("optimizer", sort=False):
-        lr = best_lr(group)
+        lr = best_lr(group, higher)
         at_lr = group[group["lr"] == lr]
         done = at_lr[at_lr["status"] == "finished"]
         values = done["final_metric"].tolist()
-        ttt = time_to_target(metrics, done["run_id"], metric, target)
+        ttt = time_to_target(metrics, done["run_id"], metric, target, higher)
         rows.append(
             {
                 "optimizer": name,
@@ -63,7 +73,7 @@ def summary_table(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | Non
                 "diverged": int((group["status"] == "diverged").sum()),
             }
         )
-    return pd.DataFrame(rows)
+    return sort_best_first(pd.DataFrame(rows), f"{metric} mean", higher).reset_index(drop=True)
 
 
 def write_table(df: pd.DataFrame, out_dir: Path, stem: str, caption: str = "", footnote: str = "") -> list[Path]:

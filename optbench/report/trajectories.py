@@ -8,18 +8,20 @@ import pandas as pd
 import torch
 from matplotlib.colors import LogNorm
 
+from optbench.ranking import frame_direction, sort_best_first
 from optbench.report.style import color
 from optbench.tasks.functions2d import FUNCTIONS
 
 CAPTION = (
-    "Each optimizer at the lr (log grid) with the lowest final function value. Adafactor treats the 2-vector "
+    "Each optimizer at the lr (log grid) with the best final function value. Adafactor treats the 2-vector "
     "as a vector: its second moment is unfactored, and its relative step is scaled by RMS(x)."
 )
 
 
 def best_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per optimizer, the finished run with the lowest final function value."""
-    done = runs[runs["status"] == "finished"].sort_values("final_metric")
+    """Per optimizer, the finished run with the best final value in the task's direction (the lowest, for the
+    2-D functions)."""
+    done = sort_best_first(runs[runs["status"] == "finished"], "final_metric", frame_direction(runs))
     return done.groupby("optimizer", sort=False).head(1).set_index("optimizer")
 
 

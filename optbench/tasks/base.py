@@ -15,6 +15,8 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
+from optbench.ranking import higher_is_better
+
 
 @dataclass
 class Batch:
@@ -29,7 +31,7 @@ class Task(ABC):
 
     unit: str = "examples"  # throughput unit: "examples" or "tokens"
     metric: str = "accuracy"  # headline eval metric
-    higher_is_better: bool = True
+    higher_is_better: bool = True  # the default for a task config without ``higher_is_better``
 
     def __init__(
         self, cfg: DictConfig, data_root: str | None, device: torch.device, seed: int, cache_dir: str | None = None
@@ -39,6 +41,7 @@ class Task(ABC):
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None  # derived files, e.g. tokenizers
         self.device = device
         self.seed = seed
+        self.higher_is_better = higher_is_better(cfg)  # the config's declaration wins over the class default
 
     @abstractmethod
     def load(self) -> None:
