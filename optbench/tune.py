@@ -6,8 +6,9 @@
 For every combination of the command's other sweep values (a "group", e.g. one optimizer), phase 1 runs a
 log-spaced lr grid around the group's default lr on one seed; the best lr by the run's final metric, in the
 task's direction (``higher_is_better``; a diverged or failed run counts as the worst), is then rerun on every seed
-of ``seeds`` in phase 2. Both phases go through the configured launcher (sequential, joblib, submitit) and share the sweep's group name in W&B and the store; the
-phase-2 run with the grid's seed is the grid run itself, so the store skips it.
+of ``seeds`` in phase 2. Both phases go through the configured launcher (sequential, joblib, submitit) and share
+the sweep's group name in W&B and the store; the phase-2 run with the grid's seed is the grid run itself, so the
+store skips it.
 """
 
 from __future__ import annotations

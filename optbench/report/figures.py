@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from optbench.report.style import color
 from optbench.ranking import frame_direction
+from optbench.report.style import color
 from optbench.report.tables import best_lr
 
 
