@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 import os
 import platform
 import random
@@ -23,6 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from optbench.config import resolve_device, validate
+from optbench.divergence import DEFAULT_MAX_LOSS_FACTOR, Diverged, DivergenceGuard
+from optbench.errors import OptbenchError
 from optbench.memory import memory_record
 from optbench.optim import build_optimizer
 from optbench.schedules import build_scheduler
@@ -42,24 +43,9 @@ def untimed_steps(total: int) -> int:
     return min(UNTIMED_STEPS, total // 2)
 
 
-class Diverged(Exception):
-    """The training loss became NaN or infinite at ``step``."""
-
-    def __init__(self, value: float, step: int) -> None:
-        super().__init__(f"loss became {value} at step {step}")
-        self.step = step
-
-
-def mean_loss(window: list[torch.Tensor], last_step: int) -> float:
-    """The mean of the losses of the steps up to ``last_step``, read from the device in one transfer.
-
-    Raises Diverged naming the first step whose loss is not finite.
-    """
-    values = torch.stack(window).tolist()
-    for i, v in enumerate(values):
-        if not math.isfinite(v):
-            raise Diverged(v, last_step - len(values) + 1 + i)
-    return sum(values) / len(values)
+def mean_loss(window: list[torch.Tensor]) -> float:
+    """The mean of the losses since the last record, read from the device in one transfer."""
+    return sum(torch.stack(window).tolist()) / len(window)
 
 
 def seed_everything(seed: int) -> None:
@@ -87,6 +73,16 @@ def total_steps(task: Task, cfg: DictConfig) -> int:
     return min(steps, cfg.task.max_steps) if cfg.task.get("max_steps") else steps
 
 
+def prepare_optimizer(optimizer: torch.optim.Optimizer) -> float:
+    """Let the optimizer do its one-off work (building or loading a kernel) before the clock starts: its
+    ``prepare()``, when it has one. Returns the seconds it took, recorded as ``optimizer_setup_s``."""
+    start = time.perf_counter()
+    prepare = getattr(optimizer, "prepare", None)
+    if callable(prepare):
+        prepare()
+    return time.perf_counter() - start
+
+
 def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     """Train and evaluate one configuration; return its summary (the stored one if it was already complete)."""
     validate(cfg)
@@ -109,9 +105,15 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     seed_everything(cfg.seed)
     task = build_task(cfg.task, cfg.data_root, device, cfg.seed, cfg.cache_dir)
     task.load()
+    steps = total_steps(task, cfg)
+    if steps < 1:
+        raise OptbenchError(
+            f"task '{cfg.task.name}' would train 0 steps: its training split gives no full batch per epoch "
+            f"({task.describe_batching()}). Lower the batch size or check the training data."
+        )
     model = task.build_model().to(device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
-    steps = total_steps(task, cfg)
+    setup_s = prepare_optimizer(optimizer)
     self_scheduled = getattr(optimizer, "supplies_step_size", False)
     scheduler = None if self_scheduled else build_scheduler(cfg.schedule, optimizer, steps)
 
@@ -139,6 +141,7 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         "metric_name": task.metric,
         "higher_is_better": task.higher_is_better,
         "planned_steps": steps,
+        "optimizer_setup_s": setup_s,
         "n_params": sum(p.numel() for p in model.parameters()),
         "git_commit": git_commit(),
         "torch_version": torch.__version__,
@@ -183,6 +186,7 @@ def train(
 ) -> dict[str, Any]:
     """The training loop. Appends train/eval rows to ``metrics``; returns status, final metrics and throughput."""
     timer = StepTimer(device)
+    guard = DivergenceGuard(device, cfg.task.get("max_loss_factor", DEFAULT_MAX_LOSS_FACTOR))
     skip = untimed_steps(steps)
     log_every = cfg.task.log_every
     eval_every = cfg.task.get("eval_every")
@@ -224,6 +228,7 @@ def train(
     )
     try:
         while step < steps:
+            epoch_start = step
             for batch in task.train_batches(epoch):
                 t0 = timer.mark()
                 optimizer.zero_grad(set_to_none=True)
@@ -238,8 +243,10 @@ def train(
                 if step > skip:
                     timer.add(t0, t1, t2, batch.size)
                 window.append(loss.detach())
+                guard.observe(loss, step)
                 if step % log_every == 0 or step == steps:
-                    last_train_loss = mean_loss(window, step)  # the divergence check, once per record
+                    guard.check()
+                    last_train_loss = mean_loss(window)
                     record(
                         {
                             "split": "train",
@@ -255,13 +262,24 @@ def train(
                     evaluate(final=False)
                 if step >= steps:
                     break
+            if step == epoch_start:
+                raise RuntimeError(f"the task's training batches for epoch {epoch} are empty")
             epoch += 1
             if step < steps and not eval_every:
                 evaluate(final=False)
         final = evaluate(final=True)
     except Diverged as exc:
         status, reason, diverged_step = "diverged", str(exc), exc.step
-        step = exc.step - 1  # steps completed with a finite loss
+        # keep what the run measured: the mean of the good losses since the last record, then the bad one
+        first = step - len(window) + 1
+        good = torch.stack(window[: exc.step - first]).tolist() if exc.step > first else []
+        step = exc.step - 1  # steps completed with a good loss
+        if good:
+            last_train_loss = sum(good) / len(good)
+            record({"split": "train", "loss": last_train_loss, "lr": optimizer.param_groups[0]["lr"]})
+        step = exc.step
+        record({"split": "train", "loss": exc.value, "lr": optimizer.param_groups[0]["lr"], "diverged": True})
+        step = exc.step - 1
         final = {}
         log.warning("Run diverged: %s", reason)
     finally:

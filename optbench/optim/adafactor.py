@@ -141,6 +141,16 @@ class Adafactor(Optimizer):
         for group in self.param_groups:
             group.setdefault("fused", None)
 
+    def prepare(self) -> None:
+        """Build or load the C++ kernel now if a step would use it, so the first step does not (the runner calls
+        this before its clock starts)."""
+        for group in self.param_groups:
+            if group["fused"] is not False and any(
+                p.device.type == "cpu" and p.dtype in NATIVE_DTYPES for p in group["params"]
+            ):
+                _native.adafactor_kernels()
+                return
+
     @property
     def supplies_step_size(self) -> bool:
         """True when every group uses the relative step, so an external lr schedule must not be applied."""

@@ -66,6 +66,11 @@ class Task(ABC):
     def evaluate(self, model: nn.Module, final: bool = False) -> dict[str, Any]:
         """Held-out metrics, e.g. {"eval_loss": ..., "accuracy": ...}; ``final`` marks the end-of-training eval."""
 
+    def describe_batching(self) -> str:
+        """How the training split is cut into batches, for the error when it gives none (e.g. a batch size larger
+        than the split)."""
+        return f"task.batch_size={self.cfg.get('batch_size')!r}"
+
     def train_record(self, model: nn.Module) -> dict[str, float]:
         """Extra values stored with each logged train row (e.g. a 2-D task's position); none by default."""
         return {}

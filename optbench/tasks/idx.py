@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,10 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         with opener(path, "rb") as fh:
             raw = fh.read()
-    except (OSError, EOFError) as exc:
-        raise OptbenchError(f"cannot read IDX file {path}: {exc}. Re-download it (it may be truncated).") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise OptbenchError(
+            f"cannot read IDX file {path}: {exc}. Re-download it (it may be truncated or corrupt)."
+        ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise OptbenchError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()}).")
     ndim = raw[3]

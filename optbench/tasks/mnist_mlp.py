@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from optbench.errors import OptbenchError
 from optbench.tasks.base import Batch, Task
 from optbench.tasks.idx import load_hub, load_idx_dir
 
@@ -21,6 +23,22 @@ def mlp(sizes: list[int]) -> nn.Sequential:
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
+
+
+def check_labels(arrays: dict[str, np.ndarray]) -> None:
+    """Both splits non-empty; labels are class indices 0..K-1 with K taken from the training split."""
+    for split in ("train", "test"):
+        if len(arrays[f"{split}_y"]) == 0:
+            raise OptbenchError(f"the {split} split of the IDX data is empty: it holds no examples.")
+    n_classes = int(arrays["train_y"].max()) + 1
+    for split in ("train", "test"):
+        labels = arrays[f"{split}_y"]
+        bad = labels[(labels < 0) | (labels >= n_classes)]
+        if len(bad):
+            raise OptbenchError(
+                f"the {split} labels hold {int(bad[0])}, outside the class range 0..{n_classes - 1} that the "
+                f"training labels define; every label must be a class index in that range."
+            )
 
 
 class MnistMLP(Task):
@@ -36,6 +54,7 @@ class MnistMLP(Task):
             arrays = load_idx_dir(self.data_root / "mnist")
         else:
             arrays = load_hub(self.cfg.hub_id)
+        check_labels(arrays)
         train_x = torch.from_numpy(arrays["train_x"]).float().div_(255.0)
         mean, std = train_x.mean(), train_x.std()  # standardise with train statistics
         self.train_x = train_x.sub_(mean).div_(std).flatten(1).to(self.device)
@@ -47,6 +66,9 @@ class MnistMLP(Task):
 
     def build_model(self) -> nn.Module:
         return mlp([self.train_x.shape[1], *self.cfg.hidden, self.n_classes])
+
+    def describe_batching(self) -> str:
+        return f"task.batch_size={self.cfg.batch_size}, {len(self.train_x)} training examples"
 
     def steps_per_epoch(self) -> int:
         return len(self.train_x) // self.cfg.batch_size  # drop the last partial batch

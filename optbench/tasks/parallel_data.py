@@ -7,6 +7,7 @@ configs differ only in file and split names and in how a hub row holds the two s
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -21,8 +22,8 @@ def _read_lines(path: Path) -> list[str]:
     try:
         with opener(path, "rt", encoding="utf-8") as fh:
             return [line.rstrip("\n") for line in fh]
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise OptbenchError(f"cannot read {path}: {exc}. Re-download it (it may be truncated).") from None
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        raise OptbenchError(f"cannot read {path}: {exc}. Re-download it (it may be truncated or corrupt).") from None
 
 
 def _find(directory: Path, stem: str) -> Path:
@@ -53,6 +54,8 @@ def read_local(directory: Path, split_files: dict[str, str], src: str, tgt: str)
                 f"{src_path.name} has {len(src_lines)} lines but {tgt_path.name} has {len(tgt_lines)}: the two sides "
                 f"of split '{split}' must be aligned line by line."
             )
+        if not src_lines:
+            raise OptbenchError(f"split '{split}' is empty: {src_path} and {tgt_path} hold no sentences.")
         out[split] = (src_lines, tgt_lines)
     return out
 

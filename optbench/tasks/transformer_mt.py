@@ -58,6 +58,12 @@ class TransformerMT(Task):
     def build_model(self) -> nn.Module:
         return Seq2SeqTransformer(self.tokenizer.get_vocab_size(), PAD, **self.cfg.model)
 
+    def describe_batching(self) -> str:
+        return (
+            f"{len(self.ids['train'][0])} training pairs of at most task.max_len={self.cfg.max_len} tokens, "
+            f"task.max_tokens={self.cfg.max_tokens}"
+        )
+
     def steps_per_epoch(self) -> int:
         return self._n_batches
 
