@@ -292,9 +292,10 @@ def test_fused_true_rejects_tensors_the_kernel_does_not_take(monkeypatch):
         Adafactor([p], fused=True).step()
 
 
-def test_a_failed_build_is_logged_once_and_returns_none(monkeypatch, caplog):
+def test_a_failed_build_is_logged_once_and_returns_none(monkeypatch, caplog, tmp_path):
     from torch.utils import cpp_extension
 
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))  # no earlier build to load
     def fail(**kwargs):
         raise RuntimeError(
             "Error building extension 'x': [1/2] c++ -c adafactor_cpu.cpp\nFAILED: adafactor_cpu.o\n"
@@ -381,3 +382,23 @@ def test_params_joining_late_keep_their_own_step_count():
     assert opt.state[a]["step"].item() == 3 and opt.state[b]["step"].item() == 2
     torch.testing.assert_close(a, a_ref)
     torch.testing.assert_close(b, b_ref)
+
+
+@pytest.mark.parametrize("fused", [False, None])
+def test_empty_parameters_are_left_alone(fused):
+    params = [
+        torch.nn.Parameter(torch.zeros(0, 3)),
+        torch.nn.Parameter(torch.zeros(0)),
+        torch.nn.Parameter(torch.ones(2, 3)),
+    ]
+    for p in params:
+        p.grad = torch.ones_like(p)
+    opt = Adafactor(params, fused=fused)
+    opt.step()
+    assert params[2].detach().lt(1).all()  # the real tensor moved
+    assert len(opt.state[params[0]]) > 0  # state as for any parameter, so the analytic count still holds
+
+
+def test_eps1_zero_is_rejected():
+    with pytest.raises(ValueError, match="eps1 must be > 0"):
+        Adafactor([torch.nn.Parameter(torch.zeros(2))], eps=(0.0, 1e-3))

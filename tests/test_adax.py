@@ -104,7 +104,7 @@ def test_fused_path_hands_over_when_the_weight_vanishes():
 def test_first_step_is_sign_like():
     # v_hat_1 = g^2 and m_1 = (1 - b1) g, so the first update is lr (1-b1) sign(g) (eps aside)
     p = torch.zeros(4, dtype=torch.float64, requires_grad=True)
-    opt = AdaX([p], lr=1.0, betas=(0.9, 1e-4), eps=0.0)
+    opt = AdaX([p], lr=1.0, betas=(0.9, 1e-4), eps=1e-300)
     p.grad = torch.tensor([3.0, -0.5, 2.0, -7.0], dtype=torch.float64)
     opt.step()
     torch.testing.assert_close(p.detach(), -0.1 * torch.sign(p.grad))
@@ -151,3 +151,51 @@ def test_loads_a_state_dict_saved_without_the_fused_switch():
 def test_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         AdaX([torch.zeros(2, requires_grad=True)], **kwargs)
+
+
+def strided_param() -> tuple[torch.Tensor, torch.nn.Parameter]:
+    """A parameter that is a strided view (every other column) of a larger buffer."""
+    buf = torch.zeros(6, 10)
+    return buf, torch.nn.Parameter(buf[:, ::2])
+
+
+@pytest.mark.parametrize("layout", ["strided", "transposed"])
+def test_default_path_updates_non_contiguous_parameters_correctly_and_only_them(layout):
+    torch.manual_seed(0)
+    if layout == "strided":
+        buf, p = strided_param()
+    else:
+        buf = torch.zeros(5, 6)
+        p = torch.nn.Parameter(buf.t())
+    ref = torch.nn.Parameter(p.detach().clone())
+    opt, ref_opt = AdaX([p], lr=0.1, weight_decay=0.01), AdaX([ref], lr=0.1, weight_decay=0.01, foreach=False)
+    for _ in range(3):
+        g = torch.randn(p.shape)
+        p.grad, ref.grad = g.clone(), g.clone()
+        opt.step()
+        ref_opt.step()
+    torch.testing.assert_close(p.detach(), ref.detach())
+    if layout == "strided":
+        assert buf[:, 1::2].abs().sum() == 0  # the columns between the parameter's were not written
+
+
+def test_default_step_compiles_and_matches_the_reference():
+    torch.manual_seed(0)
+    model, ref = torch.nn.Linear(8, 4), torch.nn.Linear(8, 4)
+    ref.load_state_dict(model.state_dict())
+    opt, ref_opt = AdaX(model.parameters(), lr=0.01), AdaX(ref.parameters(), lr=0.01, foreach=False)
+    compiled = torch.compile(opt.step, backend="aot_eager")  # aot_eager used to hit a functionalization assert
+    for _ in range(2):
+        x = torch.randn(3, 8)
+        for m in (model, ref):
+            m.zero_grad()
+            m(x).square().sum().backward()
+        compiled()
+        ref_opt.step()
+    for a, b in zip(model.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_eps_zero_is_rejected():
+    with pytest.raises(ValueError, match="eps"):
+        AdaX([torch.nn.Parameter(torch.zeros(2))], eps=0.0)

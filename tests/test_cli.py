@@ -67,7 +67,7 @@ def test_single_run_records_everything_and_rerun_skips(tmp_path, idx_dir):
     [
         (["optimizer=adamm"], r"Could not find 'optimizer/adamm'.*adafactor"),
         (["task=mnist"], r"Could not find 'task/mnist'.*mnist_mlp"),
-        (["optimizer.lr=0"], r"optimizer.lr=0.* must be a number > 0"),
+        (["optimizer.lr=0"], r"optimizer.lr=0.* must be a finite number > 0"),
         (["optimizer.lr=-1e-3", "optimizer=adax"], r"optimizer.lr=-0.001 is not valid for optimizer 'adax'"),
         (["optimizer.betas=[0.9,1.0]"], r"optimizer.betas=\[0.9, 1.0\].*each in \[0, 1\)"),
         (

@@ -108,8 +108,11 @@ class Adafactor(Optimizer):
             raise ValueError(f"Invalid decay_rate: {decay_rate} (must be < 0)")
         if clip_threshold is not None and not clip_threshold > 0.0:
             raise ValueError(f"Invalid clip_threshold: {clip_threshold} (must be > 0 or None)")
-        if len(eps) != 2 or not (eps[0] >= 0.0 and eps[1] >= 0.0):
-            raise ValueError(f"Invalid eps: {eps} (must be two non-negative floats)")
+        if len(eps) != 2 or not (eps[0] > 0.0 and eps[1] >= 0.0):
+            raise ValueError(
+                f"Invalid eps: {tuple(eps)} (eps1 must be > 0, since a zero gradient row with eps1=0 divides 0 by 0; "
+                f"eps2 must be >= 0)"
+            )
         if not weight_decay >= 0.0:
             raise ValueError(f"Invalid weight_decay: {weight_decay} (must be >= 0)")
         if warmup_init and not relative_step:
@@ -184,6 +187,8 @@ class Adafactor(Optimizer):
                     state["variance"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 if group["beta1"] is not None:
                     state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if p.numel() == 0:  # state as for any tensor, but nothing to update (and no RMS of zero elements)
+                continue
             params.append(p)
             grads.append(p.grad)
             row_vars.append(state.get("row_var"))

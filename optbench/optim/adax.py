@@ -20,9 +20,10 @@ Conventions (checked in tests/test_adax.py):
 Three code paths compute the same update. Written as a lerp, AdaX is AdamW with a per-step
 :math:`\beta_2 = 1 - \beta_2/b_t` and no bias correction, so the default path (``fused``, on CPU and CUDA) runs
 torch's fused AdamW kernel, one pass over memory, with those constants and a step count so large that its bias
-corrections are exactly 1. When the weight drops below double precision (past ~2.8e5 steps at the paper's
-:math:`\beta_2`) or on other devices, the grouped ``torch._foreach_*`` path (``foreach``) runs instead; the
-per-tensor loop (``foreach=False, fused=False``) is the reference.
+corrections are exactly 1. The grouped ``torch._foreach_*`` path (``foreach``) runs instead for tensors the fused
+kernel must not take (a parameter, gradient or state that is not contiguous, e.g. a transposed or strided view),
+when the weight drops below double precision (past ~2.8e5 steps at the paper's :math:`\beta_2`), on other
+devices, and under ``torch.compile``; the per-tensor loop (``foreach=False, fused=False``) is the reference.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ class AdaX(Optimizer):
             raise ValueError(f"Invalid betas: {tuple(betas)} (each must be in [0, 1))")
         if betas[1] == 0.0:
             raise ValueError("Invalid betas: beta2 must be > 0 for AdaX")
-        if not eps >= 0.0:
-            raise ValueError(f"Invalid eps: {eps} (must be >= 0)")
+        if not eps > 0.0:
+            raise ValueError(f"Invalid eps: {eps} (must be > 0: a zero gradient with eps=0 divides 0 by 0)")
         if not weight_decay >= 0.0:
             raise ValueError(f"Invalid weight_decay: {weight_decay} (must be >= 0)")
         if fused is not None and not isinstance(fused, bool):
@@ -165,20 +166,39 @@ def adax(
             weight_decay=weight_decay,
         )
         return
+    if fused and torch.compiler.is_compiling():
+        fused = False  # torch.compile traces the foreach path; the fused kernel call with a 1e30 step does not
     for step, idx in advance_and_bucket(steps).items():
         w = adax_weight(step, beta2)
-        same_step = _fused_adax if fused and 1.0 - w < 1.0 else _multi_tensor_adax
-        same_step(
-            [params[i] for i in idx],
-            [grads[i] for i in idx],
-            [exp_avgs[i] for i in idx],
-            [exp_avg_sqs[i] for i in idx],
-            w=w,
-            lr=lr,
-            beta1=beta1,
-            eps=eps,
-            weight_decay=weight_decay,
-        )
+        fusable = [i for i in idx if fused and _dense_alike(params[i], grads[i], exp_avgs[i], exp_avg_sqs[i])]
+        rest = [i for i in idx if i not in set(fusable)] if fusable else idx
+        for same_step, chosen in ((_fused_adax, fusable), (_multi_tensor_adax, rest)):
+            if not chosen:
+                continue
+            if 1.0 - w >= 1.0:  # the weight is below double precision: beta2 = 1 - w would round to 1
+                same_step = _multi_tensor_adax
+            same_step(
+                [params[i] for i in chosen],
+                [grads[i] for i in chosen],
+                [exp_avgs[i] for i in chosen],
+                [exp_avg_sqs[i] for i in chosen],
+                w=w,
+                lr=lr,
+                beta1=beta1,
+                eps=eps,
+                weight_decay=weight_decay,
+            )
+
+
+def _dense_alike(p: Tensor, *others: Tensor) -> bool:
+    """Whether torch's fused kernel may take ``p``: it walks every tensor as one dense block, so the parameter,
+    gradient and state must all be contiguous (a strided or transposed parameter would be updated wrongly, and
+    the memory beside it overwritten), dense, of one dtype and on one device."""
+    return (
+        p.is_contiguous()
+        and not p.is_sparse
+        and all(t.is_contiguous() and t.dtype == p.dtype and t.device == p.device and not t.is_sparse for t in others)
+    )
 
 
 # Passed to the fused AdamW kernel as the step count: 1 - beta^t is then exactly 1 in double precision for every

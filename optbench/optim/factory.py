@@ -7,6 +7,7 @@ names the key, the value and what would be valid.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,8 +35,13 @@ def load_optimizer_config(name: str) -> DictConfig:
     return OmegaConf.create(resolved["optimizer"])
 
 
+def _is_number(value: Any) -> bool:
+    """A finite int or float, and not a bool (YAML's true would otherwise pass as 1)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _in_unit_interval(value: Any) -> bool:
-    return isinstance(value, (int, float)) and 0.0 <= value < 1.0
+    return _is_number(value) and 0.0 <= value < 1.0
 
 
 def _check(name: str, key: str, value: Any, ok: bool, valid: str) -> None:
@@ -51,7 +57,7 @@ def validate_optimizer_config(cfg: DictConfig | dict) -> None:
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     name = c.get("name", "?")
     lr = c.get("lr")
-    _check(name, "lr", lr, isinstance(lr, (int, float)) and lr > 0, "the learning rate must be a number > 0")
+    _check(name, "lr", lr, _is_number(lr) and lr > 0, "the learning rate must be a finite number > 0")
     if "betas" in c:
         betas = c["betas"]
         ok = isinstance(betas, (list, tuple)) and len(betas) == 2 and all(map(_in_unit_interval, betas))
@@ -59,13 +65,20 @@ def validate_optimizer_config(cfg: DictConfig | dict) -> None:
     for key in ("beta1", "beta2"):
         if c.get(key) is not None:
             _check(name, key, c[key], _in_unit_interval(c[key]), f"{key} must be in [0, 1) or null")
+    if "eps" in c:
+        eps = c["eps"]
+        if isinstance(eps, (list, tuple)):  # Adafactor's (eps1, eps2): eps1 regularises G^2, eps2 floors RMS(X)
+            ok = len(eps) == 2 and all(_is_number(e) for e in eps) and eps[0] > 0 and eps[1] >= 0
+            _check(name, "eps", eps, ok, "eps must be [eps1, eps2] with eps1 > 0 and eps2 >= 0")
+        else:
+            _check(name, "eps", eps, _is_number(eps) and eps > 0, "eps must be a number > 0 (eps=0 gives 0/0)")
     if "momentum" in c:
         _check(name, "momentum", c["momentum"], _in_unit_interval(c["momentum"]), "momentum must be in [0, 1)")
     if "alpha" in c:
         _check(name, "alpha", c["alpha"], _in_unit_interval(c["alpha"]), "alpha must be in [0, 1)")
     if "weight_decay" in c:
         wd = c["weight_decay"]
-        _check(name, "weight_decay", wd, isinstance(wd, (int, float)) and wd >= 0, "weight_decay must be >= 0")
+        _check(name, "weight_decay", wd, _is_number(wd) and wd >= 0, "weight_decay must be a finite number >= 0")
     if "fused" in c:
         ok = c["fused"] is None or isinstance(c["fused"], bool) or c["fused"] == "auto"
         _check(name, "fused", c["fused"], ok, "fused must be auto, true, false or null")
