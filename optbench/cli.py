@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import threading
+import time
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -58,14 +60,44 @@ def app(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     if cfg.threads is None:
         cfg.threads = launcher_threads(hydra_cfg.launcher)
+    watch_parent(hydra_cfg.launcher)
     try:
         summary = run(cfg, output_dir=hydra_cfg.runtime.output_dir)
     except OptbenchError as exc:
         print(f"optbench: error: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("optbench: interrupted; this run left nothing in the store (finished runs are kept).", file=sys.stderr)
+        sys.exit(130)
     if summary["status"] == "failed" and hydra_cfg.mode != RunMode.MULTIRUN:
         sys.exit(1)
     return summary.get("final_metric")  # sweepers (tuning, Optuna) optimise the headline metric
+
+
+MAIN_PID_ENV = "OPTBENCH_MAIN_PID"
+_watching = False
+
+
+def watch_parent(launcher: DictConfig) -> None:
+    """In a parallel launcher's worker process: exit as soon as the optbench process that started the sweep is gone
+    (e.g. after kill -9), instead of training on for minutes. Its unfinished record never reaches the store."""
+    global _watching
+    main_pid = int(os.environ.get(MAIN_PID_ENV, 0) or 0)
+    if _watching or not main_pid or main_pid == os.getpid() or "joblib" not in str(launcher.get("_target_", "")):
+        return
+    _watching = True
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(main_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # the pid now belongs to another user's process: ours is gone
+                os._exit(1)
+
+    threading.Thread(target=watch, name="optbench-parent-watch", daemon=True).start()
 
 
 def main() -> None:
@@ -73,7 +105,12 @@ def main() -> None:
     if hint:
         print(f"optbench: error: {hint}", file=sys.stderr)
         sys.exit(2)
-    app()
+    os.environ[MAIN_PID_ENV] = str(os.getpid())  # inherited by a parallel launcher's workers
+    try:
+        app()
+    except KeyboardInterrupt:  # between jobs of a sweep, or while Hydra composes
+        print("optbench: interrupted; finished runs are kept in the store.", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from optbench.optim import build_optimizer
 from optbench.schedules import build_scheduler
 from optbench.tasks import Task, build_task
 from optbench.timing import StepTimer
-from optbench.tracking.store import RunStore, run_id
+from optbench.tracking.store import RunStore, StoreError, run_id
 from optbench.tracking.summary import write_marker
 from optbench.tracking.wandb_run import WandbRun
 
@@ -99,6 +99,7 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         )
         return store.summary(rid)
 
+    store.check_writable()  # before any work: a finished run must never meet a store it cannot be written to
     device = resolve_device(cfg.device)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
@@ -157,6 +158,9 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     try:
         outcome = train(task, model, optimizer, scheduler, cfg, steps, metrics, wandb_run, device)
         summary.update(outcome)
+    except KeyboardInterrupt:  # nothing goes to the store; W&B marks the run as not successful
+        wandb_run.finish({**summary, "status": "interrupted"})
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure is recorded, then the sweep goes on
         summary.update(status="failed", reason=f"{type(exc).__name__}: {exc}".splitlines()[0])
         log.error("Run %s failed: %s", rid, summary["reason"])
@@ -168,7 +172,11 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         buffer = io.BytesIO()
         torch.save(model.state_dict(), buffer)  # load with torch.load(..., weights_only=True)
         files["model.pt"] = buffer.getvalue()
-    store.commit(rid, config, metrics, summary, files)
+    try:
+        store.commit(rid, config, metrics, summary, files)
+    except StoreError:
+        wandb_run.finish({**summary, "status": "failed"})
+        raise
     wandb_run.finish(summary)
     return summary
 

@@ -17,11 +17,17 @@ from optbench.errors import OptbenchError
 SCHEDULES = ("constant", "warmup_rsqrt", "cosine")
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def schedule_factor(cfg: DictConfig | dict, total_steps: int) -> Callable[[int], float]:
+    """The multiplier of the lr at each 1-based step; raises OptbenchError on a bad setting."""
     name = cfg["name"]
-    warmup = int(cfg.get("warmup_steps", 0) or 0)
-    if warmup < 0:
-        raise OptbenchError(f"schedule.warmup_steps={warmup} must be >= 0 (0 = no warmup).")
+    warmup = cfg.get("warmup_steps", 0)
+    warmup = 0 if warmup is None else warmup
+    if not _is_int(warmup) or warmup < 0:
+        raise OptbenchError(f"schedule.warmup_steps={warmup!r} must be a non-negative integer (0 = no warmup).")
 
     def ramp(step: int) -> float:
         return min(1.0, step / warmup) if warmup > 0 else 1.0
@@ -30,10 +36,20 @@ def schedule_factor(cfg: DictConfig | dict, total_steps: int) -> Callable[[int],
         return ramp
     if name == "warmup_rsqrt":
         # peak at the end of warmup, then lr * sqrt(decay_start / step); decay_start defaults to the warmup
-        decay_start = max(1, int(cfg.get("decay_start") or warmup or 1))
+        decay_start = cfg.get("decay_start")
+        if decay_start is not None and (not _is_int(decay_start) or decay_start < 1):
+            raise OptbenchError(
+                f"schedule.decay_start={decay_start!r} must be a positive integer or null (= warmup_steps)."
+            )
+        decay_start = max(1, decay_start or warmup or 1)
         return lambda step: ramp(step) * math.sqrt(decay_start / max(step, decay_start))
     if name == "cosine":
-        min_ratio = float(cfg.get("min_ratio", 0.0))
+        min_ratio = cfg.get("min_ratio", 0.0)
+        if isinstance(min_ratio, bool) or not isinstance(min_ratio, (int, float)) or not 0.0 <= min_ratio <= 1.0:
+            raise OptbenchError(
+                f"schedule.min_ratio={min_ratio!r} must be a number in [0, 1]: the final lr as a fraction of the "
+                f"peak (below 0 the lr would turn negative)."
+            )
 
         def cosine(step: int) -> float:
             if step <= warmup:

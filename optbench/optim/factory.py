@@ -56,6 +56,7 @@ def validate_optimizer_config(cfg: DictConfig | dict) -> None:
     """Check the hyperparameters every optimizer shares names for; raise OptbenchError on the first bad one."""
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     name = c.get("name", "?")
+    optimizer_class(c.get("_target_"))
     lr = c.get("lr")
     _check(name, "lr", lr, _is_number(lr) and lr > 0, "the learning rate must be a finite number > 0")
     if "betas" in c:
@@ -84,6 +85,21 @@ def validate_optimizer_config(cfg: DictConfig | dict) -> None:
         _check(name, "fused", c["fused"], ok, "fused must be auto, true, false or null")
 
 
+def optimizer_class(target: Any) -> type:
+    """The class an optimizer config's ``_target_`` names; OptbenchError when it does not import."""
+    try:
+        cls = get_class(target)
+    except Exception as exc:  # noqa: BLE001 - hydra raises several types here
+        raise OptbenchError(
+            f"optimizer._target_={target!r} cannot be imported ({str(exc).splitlines()[0]}). Use a torch.optim "
+            f"class such as torch.optim.Adam, one of optbench.optim.Adafactor / optbench.optim.AdaX, or your own "
+            f"torch.optim.Optimizer subclass importable from where optbench runs."
+        ) from None
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise OptbenchError(f"optimizer._target_={target!r} is not a torch.optim.Optimizer subclass.")
+    return cls
+
+
 def resolve_fused(value: Any, cls: type, params: list[torch.Tensor]) -> bool | None:
     """``fused: auto`` -> for torch.optim classes, torch's fused kernel where it runs (see ``supports_fused``),
     otherwise their default implementation; optbench's own optimizers choose per tensor themselves (None)."""
@@ -100,13 +116,7 @@ def build_optimizer(cfg: DictConfig | dict, params: Iterable[torch.Tensor]) -> t
     params = list(params)
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     target = c.get("_target_")
-    try:
-        cls = get_class(target)
-    except Exception as exc:  # noqa: BLE001 - hydra raises several types here
-        raise OptbenchError(
-            f"optimizer._target_={target!r} cannot be imported ({exc}). Use a torch.optim class such as "
-            f"torch.optim.Adam or one of optbench.optim.Adafactor / optbench.optim.AdaX."
-        ) from None
+    cls = optimizer_class(target)
     kwargs = {k: v for k, v in c.items() if k not in NON_CONSTRUCTOR_KEYS}
     for key in ("betas", "eps"):
         if isinstance(kwargs.get(key), list):
