@@ -10,9 +10,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
+from omegaconf import OmegaConf
 from torch import Tensor, nn
 
+from optbench.errors import OptbenchError
 from optbench.tasks.base import Batch, Task
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _shown(value: Any) -> Any:
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
 def rosenbrock(p: Tensor, a: float = 1.0, b: float = 100.0) -> Tensor:
@@ -48,9 +58,23 @@ class Function2D(Task):
 
     def load(self) -> None:
         if self.cfg.function not in FUNCTIONS:
-            from optbench.errors import OptbenchError
-
             raise OptbenchError(f"task.function={self.cfg.function!r}: choose one of {sorted(FUNCTIONS)}.")
+        for key in ("start", "minimum"):
+            point = self.cfg.get(key)
+            if point is None and key == "minimum":
+                continue
+            if not OmegaConf.is_list(point) or len(point) != 2 or not all(_is_number(v) for v in point):
+                raise OptbenchError(
+                    f"task.{key}={_shown(point)} must be two finite numbers [x, y], e.g. task.{key}=[-2.0,2.0]."
+                )
+        params = dict(self.cfg.get("params") or {})
+        try:
+            FUNCTIONS[self.cfg.function](torch.zeros(2), **params)
+        except TypeError:
+            raise OptbenchError(
+                f"task.params={params} does not fit {self.cfg.function}; see conf/task/{self.cfg.function}.yaml "
+                f"for its parameters."
+            ) from None
 
     def build_model(self) -> nn.Module:
         return Point(list(self.cfg.start))

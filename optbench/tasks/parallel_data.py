@@ -54,7 +54,7 @@ def read_local(directory: Path, split_files: dict[str, str], src: str, tgt: str)
                 f"{src_path.name} has {len(src_lines)} lines but {tgt_path.name} has {len(tgt_lines)}: the two sides "
                 f"of split '{split}' must be aligned line by line."
             )
-        if not src_lines:
+        if not any(line.strip() for line in src_lines):
             raise OptbenchError(f"split '{split}' is empty: {src_path} and {tgt_path} hold no sentences.")
         out[split] = (src_lines, tgt_lines)
     return out
