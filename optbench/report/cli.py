@@ -88,32 +88,61 @@ def trajectories(out: Path, runs, metrics) -> list[Path]:
     return save(traj.gallery(runs, metrics), out, "gallery") + save(traj.overlay(runs, metrics), out, "overlay")
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="report")
-def app(cfg: DictConfig) -> None:
+def load(cfg: DictConfig, filters: dict):
+    """(runs, metrics) from the configured source; OptbenchError when the source cannot be read."""
     from optbench.report.data import load_runs, load_wandb_runs
 
-    out = Path(cfg.out_root) / cfg.name
-    filters = OmegaConf.to_container(cfg.filters, resolve=True)
+    if cfg.source == "store":
+        return load_runs(cfg.store_dir, **filters)
+    if cfg.source != "wandb":
+        raise OptbenchError(f"source={cfg.source!r} is not valid; choose store (local) or wandb (online).")
     try:
-        if cfg.report.kind == "memory":
-            paths = memory(cfg, out)
-        else:
-            if cfg.source == "wandb":
-                runs, metrics = load_wandb_runs(cfg.wandb.project, cfg.wandb.entity, **filters)
-            elif cfg.source == "store":
-                runs, metrics = load_runs(cfg.store_dir, **filters)
-            else:
-                raise OptbenchError(f"source={cfg.source!r} is not valid; choose store (local) or wandb (online).")
-            if cfg.report.kind == "table2":
-                paths = table2_report(out, runs)
-            elif cfg.report.kind == "trajectories":
-                paths = trajectories(out, runs, metrics)
-            else:
-                paths = comparison(cfg, out, runs, metrics)
+        return load_wandb_runs(cfg.wandb.project, cfg.wandb.entity, **filters)
+    except OptbenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - no login, no network, no such project: all are the user's to fix
+        raise OptbenchError(
+            f"could not read W&B project {cfg.wandb.project!r} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no details'}). Log in with `wandb login` (and check "
+            f"wandb.project / wandb.entity), or render from the local store with source=store."
+        ) from None
+
+
+def render(cfg: DictConfig) -> list[Path]:
+    filters = OmegaConf.to_container(cfg.filters, resolve=True)
+    if cfg.report.kind == "memory":
+        return memory(cfg, Path(cfg.out_root) / cfg.name)
+    runs, metrics = load(cfg, filters)
+    if cfg.report.kind == "table2":
+        return table2_report(Path(cfg.out_root) / cfg.name, runs)
+    tasks = sorted(runs["task"].unique())
+    if cfg.report.kind == "trajectories":
+        if len(tasks) > 1:
+            raise OptbenchError(
+                f"report=trajectories draws one 2-D function; the runs hold {tasks}: choose one with "
+                f"filters.task=NAME."
+            )
+        return trajectories(Path(cfg.out_root) / (cfg.report.name or f"trajectories_{tasks[0]}"), runs, metrics)
+    paths = []
+    for task in tasks:  # one comparison per task: metrics of different tasks are never ranked together
+        task_runs = runs[runs["task"] == task].reset_index(drop=True)
+        task_metrics = metrics[metrics["run_id"].isin(task_runs["run_id"])] if not metrics.empty else metrics
+        out = Path(cfg.out_root) / (cfg.name if cfg.name and len(tasks) == 1 else task)
+        if len(tasks) > 1:
+            print(f"\n== {task}")
+        paths += comparison(cfg, out, task_runs, task_metrics)
+    return paths
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="report")
+def app(cfg: DictConfig) -> None:
+    try:
+        paths = render(cfg)
     except OptbenchError as exc:
         print(f"optbench-report: error: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
-    print(f"\nWrote {len(paths)} files to {out}:")
+    folders = sorted({str(p.parent) for p in paths})
+    print(f"\nWrote {len(paths)} files to {', '.join(folders)}:")
     for p in paths:
         print(f"  {p}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import pandas as pd
@@ -37,14 +38,24 @@ def filter_runs(
 
 def load_runs(store_dir: str, **filters) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summaries, metrics) of the finished and diverged runs in the store that match ``filters``."""
-    runs = filter_runs(load_summaries(store_dir), **filters)
+    skipped: list[str] = []
+    runs = filter_runs(load_summaries(store_dir, skipped=skipped), **filters)
+    metrics = load_metrics(store_dir, list(runs["run_id"]), skipped=skipped) if not runs.empty else pd.DataFrame()
+    if skipped:
+        n = len(skipped)
+        print(
+            f"optbench-report: skipped {n} unreadable record{'s' if n != 1 else ''}: {', '.join(skipped)} "
+            f"(empty, corrupt or incomplete files; rerunning their configs redoes them)",
+            file=sys.stderr,
+        )
+        runs = runs[~runs["run_id"].isin(skipped)].reset_index(drop=True) if not runs.empty else runs
     if runs.empty:
         shown = ", ".join(f"{k}={v}" for k, v in filters.items() if v) or "none"
         raise OptbenchError(
             f"no finished or diverged runs in {store_dir} match the filters ({shown}); run a sweep "
             f"first or change filters.task / filters.sweep / filters.tags."
         )
-    return runs, load_metrics(store_dir, list(runs["run_id"]))
+    return runs, metrics[metrics["run_id"].isin(runs["run_id"])] if not metrics.empty else metrics
 
 
 def load_wandb_runs(project: str, entity: str | None = None, **filters) -> tuple[pd.DataFrame, pd.DataFrame]:
