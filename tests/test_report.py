@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -231,3 +232,54 @@ def test_time_to_target_threshold_falls_back_to_the_task_and_tolerates_none():
     assert time_to_target_threshold(None, pd.DataFrame({"task.target": [0.9]})) == 0.9
     assert time_to_target_threshold(None, pd.DataFrame({"task.target": [np.nan]})) is None
     assert time_to_target_threshold(None, pd.DataFrame({"optimizer": ["adam"]})) is None
+
+
+def test_tables_escape_markdown_and_compile_in_latex(tmp_path):
+    import shutil
+
+    from optbench.report.tables import write_table
+
+    frame = pd.DataFrame(
+        {"optimizer": ["a|b", "my_opt"], "final acc": ["0.9 ± 0.01 (n=2)", "50% & #1"], "lr": [1e-3, 0.1]}
+    )
+    caption = "toy_task: time to accuracy >= 0.97; {braces} ~ ^ $x$ 100%"
+    paths = write_table(frame, tmp_path, "t", caption=caption, footnote="Hardware: cpu_x, 2 threads.")
+    md = paths[0].read_text().splitlines()
+    rows = [line for line in md if line.startswith("|")]
+    pipes = [len(re.findall(r"(?<!\\)\|", line)) for line in rows]
+    assert len(set(pipes)) == 1 and pipes[0] == 4  # '|' in a cell no longer splits the row
+    assert "a\\|b" in paths[0].read_text()
+    if shutil.which("pdflatex") is None:
+        pytest.skip("no LaTeX installed (Debian: texlive-latex-base texlive-latex-recommended)")
+    doc = tmp_path / "doc.tex"
+    doc.write_text("\\documentclass{article}\\usepackage{booktabs}\\begin{document}\\input{t.tex}\\end{document}\n")
+    out = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 0
+
+
+def test_summary_display_uses_human_units_and_no_repeated_column(store):
+    from optbench.report.tables import summary_csv, summary_display
+
+    runs, metrics = load_runs(str(store), task="toy")
+    table = summary_table(runs, metrics, target=0.9)
+    shown = summary_display(table).set_index("optimizer")
+    assert "accuracy mean" not in shown and "accuracy std" not in shown
+    assert shown.loc["adam", "examples/s"] == "1k" and shown.loc["adam", "optimizer state"] == "1000 B"
+    csv = summary_csv(table)
+    assert "final accuracy" not in csv and csv["accuracy mean"].dtype.kind == "f"
+    assert len(set(shown.columns)) == len(shown.columns)
+
+
+def test_human_units():
+    from optbench.report.units import human_bytes, human_count
+
+    assert human_bytes(10692912) == "10.2 MiB" and human_bytes(1536) == "1.5 KiB" and human_bytes(12) == "12 B"
+    assert human_bytes(3 * 2**30) == "3 GiB" and human_bytes(None) == "-"
+    assert human_count(15300) == "15.3k" and human_count(1.56e9) == "1.56B" and human_count(512) == "512"

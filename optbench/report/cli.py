@@ -30,7 +30,7 @@ def time_to_target_threshold(override: float | None, runs) -> float | None:
 def comparison(cfg: DictConfig, out: Path, runs, metrics) -> list[Path]:
     from optbench.report import figures
     from optbench.report.style import save
-    from optbench.report.tables import summary_table, write_table
+    from optbench.report.tables import summary_csv, summary_display, summary_table, write_table
 
     target = time_to_target_threshold(cfg.target, runs)
     paths = []
@@ -47,21 +47,31 @@ def comparison(cfg: DictConfig, out: Path, runs, metrics) -> list[Path]:
         f"better, best first); final {metric} mean ± std over seeds; time to {metric} "
         f"{comparison_word(higher)} {target}"
     )
-    paths += write_table(table, out, "summary", caption=caption, footnote=f"Hardware: {figures.hardware_line(runs)}.")
-    print(table.to_markdown(index=False, floatfmt=".4g"))
+    shown = summary_display(table)
+    paths += write_table(
+        shown,
+        out,
+        "summary",
+        caption=caption,
+        footnote=f"Hardware: {figures.hardware_line(runs)}.",
+        csv=summary_csv(table),
+    )
+    print(shown.to_markdown(index=False, floatfmt=".4g"))
     return paths
 
 
 def memory(cfg: DictConfig, out: Path) -> list[Path]:
-    from optbench.report.memory_table import memory_table
+    from optbench.report.memory_table import memory_display, memory_table
     from optbench.report.tables import write_table
 
     table = memory_table(list(cfg.report.models), list(cfg.report.optimizers) or None, cfg.report.real_max_params)
-    print(table.to_markdown(index=False, floatfmt=".4g"))
+    shown = memory_display(table)
+    print(shown.to_markdown(index=False, floatfmt=".4g"))
     return write_table(
-        table,
+        shown,
         out,
         "memory",
+        csv=table,
         caption="Optimizer-state memory (measured after two optimizer steps; "
         "analytic from parameter shapes); 'meta' = built without allocating",
     )
@@ -70,13 +80,15 @@ def memory(cfg: DictConfig, out: Path) -> list[Path]:
 def table2_report(out: Path, runs) -> list[Path]:
     from optbench.report.table2 import table2
     from optbench.report.tables import write_table
+    from optbench.report.units import human_bytes
 
     table, footnote = table2(runs)
-    print(table.to_markdown(index=False))
+    shown = table.assign(**{"state bytes": table["state bytes"].map(human_bytes)})
+    shown = shown.rename(columns={"state bytes": "optimizer state"})
+    print(shown.to_markdown(index=False))
     print(footnote)
-    return write_table(
-        table, out, "table2", caption="Adafactor ablation (Shazeer & Stern 2018, Table 2 layout)", footnote=footnote
-    )
+    caption = "Adafactor ablation (Shazeer & Stern 2018, Table 2 layout)"
+    return write_table(shown, out, "table2", caption=caption, footnote=footnote, csv=table)
 
 
 def trajectories(out: Path, runs, metrics) -> list[Path]:

@@ -13,6 +13,7 @@ import pandas as pd
 from optbench.ranking import frame_direction
 from optbench.report.style import color
 from optbench.report.tables import best_lr
+from optbench.report.units import human_bytes
 
 
 def hardware_line(runs: pd.DataFrame) -> str:
@@ -106,14 +107,6 @@ def lr_sensitivity(runs: pd.DataFrame):
     return fig
 
 
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.3g} {unit}"
-        n /= 1024
-    return f"{n:.3g}"
-
-
 def _bars(ax, names, values, errors=None, ylabel=""):
     ax.bar(names, values, yerr=errors, color=[color(n) for n in names], capsize=3)
     ax.set_ylabel(ylabel)
@@ -130,7 +123,7 @@ def memory(runs: pd.DataFrame):
     analytic = g["state_bytes_analytic"].first() / 2**20
     _bars(axes[0], names, measured.values, ylabel="optimizer state (MiB)")
     for x, value in enumerate(g["state_bytes"].first()):
-        axes[0].annotate(_human_bytes(value), (x, measured.max() * 0.02 + measured.iloc[x]), ha="center", fontsize=7)
+        axes[0].annotate(human_bytes(value), (x, measured.max() * 0.02 + measured.iloc[x]), ha="center", fontsize=7)
     axes[0].scatter(names, analytic.values, marker="_", s=600, color="black", zorder=3, label="analytic")
     axes[0].legend()
     axes[0].set_title("optimizer-state memory (measured; analytic marked)")

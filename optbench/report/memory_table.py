@@ -18,6 +18,7 @@ from optbench.memory import analytic_state_bytes, measured_state_bytes
 from optbench.optim import available_optimizers, build_optimizer
 from optbench.optim.factory import load_optimizer_config
 from optbench.paths import config_dir
+from optbench.report.units import human_bytes, human_count
 from optbench.tasks.mnist_mlp import mlp
 from optbench.tasks.transformer import Seq2SeqTransformer
 
@@ -137,8 +138,17 @@ def memory_table(models: list[str], optimizers: list[str] | None = None, real_ma
                     "state bytes": measured,
                     "analytic bytes": analytic,
                     "state / params": measured / param_bytes,
-                    "state (MiB)": measured / 2**20,
                 }
             )
             del model
     return pd.DataFrame(rows)
+
+
+def memory_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The memory table in human units (parameters as 1.56B, bytes as MiB/GiB; unknown analytic counts as '-')."""
+    out = table.copy()
+    out["params"] = out["params"].map(human_count)
+    for col in ("state bytes", "analytic bytes"):
+        out[col] = out[col].map(human_bytes)
+    out["state / params"] = out["state / params"].map(lambda r: f"{r:.3g}")
+    return out.rename(columns={"state bytes": "state", "analytic bytes": "analytic"})

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from optbench.ranking import best_index, frame_direction, oriented_series, reaches, sort_best_first
+from optbench.report.units import human_bytes, human_count
 
 
 def mean_std(values) -> str:
@@ -76,21 +77,86 @@ def summary_table(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | Non
     return sort_best_first(pd.DataFrame(rows), f"{metric} mean", higher).reset_index(drop=True)
 
 
-def write_table(df: pd.DataFrame, out_dir: Path, stem: str, caption: str = "", footnote: str = "") -> list[Path]:
-    """``stem``.md, ``stem``.tex and ``stem``.csv under ``out_dir``."""
+def summary_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The summary table as people read it: the metric as one mean ± std column, rates and bytes in human units."""
+    metric_cols = [c for c in table.columns if c.endswith(" mean") or c.endswith(" std")]
+    unit_col = next(c for c in table.columns if c.endswith("/s"))
+    out = table.drop(columns=metric_cols)
+    out["best lr"] = out["best lr"].map(lambda v: f"{v:.3g}")
+    out[unit_col] = out[unit_col].map(human_count)
+    out["state bytes"] = out["state bytes"].map(human_bytes)
+    return out.rename(columns={"state bytes": "optimizer state"})
+
+
+def summary_csv(table: pd.DataFrame) -> pd.DataFrame:
+    """The summary table for machines: numbers only (mean and std in their own columns), no formatted text."""
+    return table.drop(columns=[c for c in table.columns if c.startswith("final ")])
+
+
+# Characters LaTeX treats as commands, for text outside tabular cells (pandas escapes the cells themselves).
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+_LATEX_SYMBOLS = {">=": r"$\geq$", "<=": r"$\leq$", "±": r"$\pm$", "→": r"$\to$", "×": r"$\times$"}
+
+
+def latex_text(text: str) -> str:
+    """Plain text made safe for LaTeX: special characters escaped, a few symbols in math mode."""
+    out = "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+    for symbol, command in _LATEX_SYMBOLS.items():
+        out = out.replace(symbol, command)
+    return out
+
+
+def markdown_cell(value):
+    """A cell that cannot break a Markdown table row: '|' escaped, line breaks as spaces."""
+    if isinstance(value, str):
+        return value.replace("|", "\\|").replace("\n", " ")
+    return value
+
+
+def write_table(
+    df: pd.DataFrame,
+    out_dir: Path,
+    stem: str,
+    caption: str = "",
+    footnote: str = "",
+    csv: pd.DataFrame | None = None,
+) -> list[Path]:
+    """``stem``.md, ``stem``.tex (compiles as is with booktabs) and ``stem``.csv (``csv`` when given: the same rows
+    as plain numbers) under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = df.to_markdown(index=False, floatfmt=".4g")
+    md_frame = df.map(markdown_cell).rename(columns=markdown_cell)
+    md = md_frame.to_markdown(index=False, floatfmt=".4g")
     if caption:
-        md = f"**{caption}**\n\n{md}"
+        md = f"**{markdown_cell(caption)}**\n\n{md}"
     if footnote:
         md += f"\n\n{footnote}"
-    tex = df.to_latex(
-        index=False, float_format=lambda x: f"{x:.4g}", caption=caption or None, label=f"tab:{stem}", escape=True
-    ).replace("±", r"$\pm$")
+    tex_frame = df.rename(columns=lambda c: c.replace("±", "+/-"))
+    tex = (
+        tex_frame.to_latex(
+            index=False,
+            float_format=lambda x: f"{x:.4g}",
+            caption=latex_text(caption) or None,
+            label=f"tab:{stem}",
+            escape=True,
+        )
+        .replace("±", r"$\pm$")
+        .replace("→", r"$\to$")
+    )
     if footnote:
-        tex += f"% {footnote}\n"
+        tex += "% " + " ".join(footnote.splitlines()) + "\n"
     paths = [out_dir / f"{stem}.md", out_dir / f"{stem}.tex", out_dir / f"{stem}.csv"]
     paths[0].write_text(md + "\n")
     paths[1].write_text(tex)
-    df.to_csv(paths[2], index=False)
+    (df if csv is None else csv).to_csv(paths[2], index=False)
     return paths
