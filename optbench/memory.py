@@ -15,8 +15,6 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from optbench.optim import Adafactor, AdaX
-
 
 def _scalar_step_bytes() -> int:
     """torch.optim keeps ``step`` as a float32 CPU scalar (float64 when that is the default dtype)."""
@@ -55,26 +53,32 @@ def _adam(p: Tensor, g: dict) -> tuple[int, bool]:
     return (3 if g.get("amsgrad") else 2) * p.numel(), True
 
 
-def _own(cls) -> Callable[[Tensor, dict], tuple[int, bool]]:
-    return lambda p, g: (cls.state_numel(p, g), True)
-
-
-STATE_RULES: dict[type, Callable[[Tensor, dict], tuple[int, bool]]] = {
+# torch.optim's classes, which cannot declare a rule themselves. Any other optimizer class declares its rule as a
+# static method ``state_numel(param, group) -> int`` (elements of state besides a scalar step counter), as
+# optbench's own do; one without a rule has an unknown analytic count.
+TORCH_STATE_RULES: dict[type, Callable[[Tensor, dict], tuple[int, bool]]] = {
     torch.optim.SGD: _sgd,
     torch.optim.Adagrad: _adagrad,
     torch.optim.RMSprop: _rmsprop,
     torch.optim.Adam: _adam,
     torch.optim.AdamW: _adam,
-    Adafactor: _own(Adafactor),
-    AdaX: _own(AdaX),
 }
 
 
-def analytic_state_bytes(optimizer: Optimizer) -> int:
-    """State bytes predicted from parameter shapes: slots x numel, factored rows + cols, step scalars."""
-    rule = STATE_RULES.get(type(optimizer))
+def state_rule(optimizer: Optimizer) -> Callable[[Tensor, dict], tuple[int, bool]] | None:
+    """(elements, has step counter) per parameter: the class's own ``state_numel``, torch's rule, or None."""
+    declared = getattr(type(optimizer), "state_numel", None)
+    if callable(declared):
+        return lambda p, g: (declared(p, g), True)
+    return TORCH_STATE_RULES.get(type(optimizer))
+
+
+def analytic_state_bytes(optimizer: Optimizer) -> int | None:
+    """State bytes predicted from parameter shapes: slots x numel, factored rows + cols, step scalars. None (unknown)
+    for an optimizer without a rule."""
+    rule = state_rule(optimizer)
     if rule is None:
-        raise KeyError(f"no analytic state rule for {type(optimizer).__name__}; add one to STATE_RULES")
+        return None
     total = 0
     for group in optimizer.param_groups:
         for p in group["params"]:
@@ -98,7 +102,8 @@ def peak_rss_bytes() -> int:
 
 
 def memory_record(model: nn.Module, optimizer: Optimizer, device: torch.device) -> dict[str, int | None]:
-    """Every memory figure a run reports, in bytes."""
+    """Every memory figure a run reports, in bytes (``state_bytes_analytic`` None when the optimizer declares no
+    rule)."""
     params = list(model.parameters())
     state = measured_state_bytes(optimizer)
     p_bytes, g_bytes = parameter_bytes(params), gradient_bytes(params)
