@@ -17,12 +17,22 @@ from optbench.runner import mean_loss
 FAST = ["task.hidden=[32]", "task.batch_size=32", "task.log_every=5"]
 
 
-def optbench(cwd: Path, *args: str, env: dict | None = None, module: str = "optbench") -> subprocess.CompletedProcess:
-    """Run `python -m <module> <args>` in ``cwd``; the store lands in cwd/results/store."""
+def optbench_env(env: dict | None = None) -> dict:
+    """The environment of an `optbench` subprocess: W&B offline and quiet, the store under its working folder."""
     full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
     full_env.pop("OPTBENCH_STORE", None)
+    return full_env
+
+
+def optbench(cwd: Path, *args: str, env: dict | None = None, module: str = "optbench") -> subprocess.CompletedProcess:
+    """Run `python -m <module> <args>` in ``cwd``; the store lands in cwd/results/store."""
     return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=optbench_env(env),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 
 from .conftest import REPO
-from .test_cli import summaries
+from .test_cli import optbench, summaries
 
 EXAMPLE = REPO / "examples" / "custom"
 COMMAND = "PYTHONPATH=. optbench --config-dir conf task=linreg optimizer=signum"
 
 
 def run_optbench(cwd, *args):
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONPATH": "."}
-    env.pop("OPTBENCH_STORE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "optbench", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
-    )
+    return optbench(cwd, *args, env={"PYTHONPATH": "."})
 
 
 def test_the_readme_shows_the_example_as_it_is():

@@ -23,18 +23,16 @@ from optbench.errors import OptbenchError
 from optbench.tracking.store import RunStore, StoreError, load_metrics, load_summaries
 
 from .conftest import compose_config
-from .test_cli import FAST, optbench, summaries
+from .test_cli import FAST, optbench, optbench_env, summaries
 
 ROWS = [{"step": 1, "split": "train", "loss": 2.0}]
 
 
-def popen(cwd: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
-    full_env.pop("OPTBENCH_STORE", None)
+def popen(cwd: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "optbench", *args],
         cwd=cwd,
-        env=full_env,
+        env=optbench_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

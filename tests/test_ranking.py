@@ -6,7 +6,6 @@ import json
 import math
 
 import pandas as pd
-import pytest
 
 from optbench.ranking import best_index, frame_direction, higher_is_better, reaches, sort_best_first
 from optbench.report.tables import best_lr, summary_table, time_to_target
@@ -77,7 +76,8 @@ def test_trajectories_take_the_best_run_in_the_task_direction():
     assert best.loc["a", "lr"] == 1.0 and best.loc["b", "lr"] == 0.1
 
 
-def test_tuner_minimises_a_lower_is_better_task(tmp_path):
+def tune_rosenbrock(tmp_path, *extra: str) -> dict:
+    """The issue's command: a 2-point lr grid for Adafactor on Rosenbrock, one seed; returns tune_results.json."""
     out = optbench(
         tmp_path,
         "-m",
@@ -87,27 +87,20 @@ def test_tuner_minimises_a_lower_is_better_task(tmp_path):
         "hydra.sweeper.num_lrs=2",
         "hydra.sweeper.seeds=[0]",
         "logger=none",
+        *extra,
     )
     assert out.returncode == 0, out.stderr[-2000:]
+    [result] = json.loads(next((tmp_path / "outputs/multirun").rglob("tune_results.json")).read_text())
+    return result
+
+
+def test_tuner_minimises_a_lower_is_better_task(tmp_path):
+    result = tune_rosenbrock(tmp_path)
     by_lr = {s["lr"]: s["final_metric"] for s in summaries(tmp_path)}
     assert set(by_lr) == {1e-3, 1.0} and by_lr[1.0] < by_lr[1e-3]
-    [result] = json.loads(next((tmp_path / "outputs/multirun").rglob("tune_results.json")).read_text())
     assert result["best_lr"] == 1.0 and result["direction"] == "minimize"
 
 
-@pytest.mark.parametrize("direction", ["maximize"])
-def test_tuner_direction_can_be_forced(tmp_path, direction):
-    out = optbench(
-        tmp_path,
-        "-m",
-        "+experiment=tune",
-        "task=rosenbrock",
-        "optimizer=adafactor",
-        "hydra.sweeper.num_lrs=2",
-        "hydra.sweeper.seeds=[0]",
-        f"hydra.sweeper.direction={direction}",
-        "logger=none",
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    [result] = json.loads(next((tmp_path / "outputs/multirun").rglob("tune_results.json")).read_text())
+def test_tuner_direction_can_be_forced(tmp_path):
+    result = tune_rosenbrock(tmp_path, "hydra.sweeper.direction=maximize")
     assert result["best_lr"] == 1e-3 and result["direction"] == "maximize"

@@ -283,3 +283,38 @@ def test_human_units():
     assert human_bytes(10692912) == "10.2 MiB" and human_bytes(1536) == "1.5 KiB" and human_bytes(12) == "12 B"
     assert human_bytes(3 * 2**30) == "3 GiB" and human_bytes(None) == "-"
     assert human_count(15300) == "15.3k" and human_count(1.56e9) == "1.56B" and human_count(512) == "512"
+
+
+def report_cli(tmp_path, *args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "optbench.report", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def test_plain_report_renders_one_comparison_per_task(store, tmp_path):
+    fake_run(store, "adam", 1e-3, 0, 0.5, [2.0, 1.0], task="other")
+    out = report_cli(tmp_path, f"store_dir={store}", f"out_root={tmp_path / 'results'}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    for task in ("toy", "other"):
+        assert (tmp_path / "results" / task / "summary.md").is_file()
+        assert (tmp_path / "results" / task / "curves.png").is_file()
+
+
+def test_report_from_wandb_without_a_login_is_one_paragraph(tmp_path):
+    env = {"HOME": str(tmp_path), "WANDB_API_KEY": "", "WANDB_MODE": "online", "NETRC": str(tmp_path / "none")}
+    out = report_cli(tmp_path, "source=wandb", env=env)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert "optbench-report: error: could not read W&B project 'optbench'" in out.stderr
+    assert "wandb login" in out.stderr and "source=store" in out.stderr
+
+
+def test_report_help_lists_its_own_reports_not_the_run_app_groups(tmp_path):
+    out = report_cli(tmp_path, "--help")
+    assert out.returncode == 0
+    assert "report=NAME" in out.stdout and "table2" in out.stdout and "trajectories" in out.stdout
+    assert "optimizer: adafactor" not in out.stdout and "table2_row:" not in out.stdout

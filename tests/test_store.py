@@ -76,3 +76,15 @@ def cfg_dict(cfg):
     from omegaconf import OmegaConf
 
     return OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_a_run_id_cannot_leave_the_store(tmp_path):
+    import pytest
+
+    from optbench.errors import OptbenchError
+
+    store = RunStore(tmp_path)
+    for bad in ("../x", "a/../../b", ".hidden", "a/b"):
+        with pytest.raises(OptbenchError, match="would leave the store"):
+            store.run_dir(bad)
+    assert store.run_dir("t-adam-0123").parent == tmp_path / "runs"
