@@ -278,7 +278,7 @@ def test_summary_display_uses_human_units_and_no_repeated_column(store):
 
 
 def test_human_units():
-    from optbench.report.units import human_bytes, human_count
+    from optbench.units import human_bytes, human_count
 
     assert human_bytes(10692912) == "10.2 MiB" and human_bytes(1536) == "1.5 KiB" and human_bytes(12) == "12 B"
     assert human_bytes(3 * 2**30) == "3 GiB" and human_bytes(None) == "-"

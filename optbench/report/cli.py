@@ -80,7 +80,7 @@ def memory(cfg: DictConfig, out: Path) -> list[Path]:
 def table2_report(out: Path, runs) -> list[Path]:
     from optbench.report.table2 import table2
     from optbench.report.tables import write_table
-    from optbench.report.units import human_bytes
+    from optbench.units import human_bytes
 
     table, footnote = table2(runs)
     shown = table.assign(**{"state bytes": table["state bytes"].map(human_bytes)})

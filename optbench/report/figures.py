@@ -13,7 +13,7 @@ import pandas as pd
 from optbench.ranking import frame_direction
 from optbench.report.style import color
 from optbench.report.tables import best_lr
-from optbench.report.units import human_bytes
+from optbench.units import human_bytes
 
 
 def hardware_line(runs: pd.DataFrame) -> str:

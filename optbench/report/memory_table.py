@@ -18,9 +18,9 @@ from optbench.memory import analytic_state_bytes, measured_state_bytes
 from optbench.optim import available_optimizers, build_optimizer
 from optbench.optim.factory import load_optimizer_config
 from optbench.paths import config_dir
-from optbench.report.units import human_bytes, human_count
 from optbench.tasks.mnist_mlp import mlp
 from optbench.tasks.transformer import Seq2SeqTransformer
+from optbench.units import human_bytes, human_count
 
 
 def _shapes_module(shapes: dict[str, tuple[int, ...]]) -> nn.Module:

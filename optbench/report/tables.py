@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from optbench.ranking import best_index, frame_direction, oriented_series, reaches, sort_best_first
-from optbench.report.units import human_bytes, human_count
+from optbench.units import human_bytes, human_count
 
 
 def mean_std(values) -> str:

@@ -15,6 +15,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from optbench.tracking.store import RunStore
+from optbench.units import human_bytes, human_count
 
 MARKER = "optbench_run.json"
 
@@ -25,7 +26,7 @@ COLUMNS = {  # summary key -> printed header
     "metric": "test metric",
     "final_train_loss": "final train loss",
     "throughput": "throughput/s",
-    "state_bytes": "state bytes",
+    "state_bytes": "optimizer state",
     "state_bytes_analytic": "analytic",
     "status": "status",
 }
@@ -43,10 +44,12 @@ def summary_frame(summaries: list[dict[str, Any]]) -> pd.DataFrame:
                 "metric": f"{metric}={s['final_metric']:.4f}" if s.get("final_metric") is not None else "-",
                 "final_train_loss": s.get("final_train_loss"),
                 "throughput": (
-                    f"{s['throughput']:.0f} {s.get('unit', '')}" if s.get("throughput") is not None else "-"
+                    f"{human_count(s['throughput'])} {s.get('unit', '')}" if s.get("throughput") is not None else "-"
                 ),
-                "state_bytes": s.get("state_bytes"),
-                "state_bytes_analytic": s.get("state_bytes_analytic"),
+                "state_bytes": human_bytes(s.get("state_bytes")),
+                "state_bytes_analytic": (
+                    human_bytes(s["state_bytes_analytic"]) if s.get("state_bytes_analytic") is not None else "unknown"
+                ),
                 "status": s.get("status") + (f" ({s['reason']})" if s.get("status") != "finished" else ""),
             }
         )
