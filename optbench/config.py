@@ -11,10 +11,10 @@ import re
 from typing import Any
 
 import torch
-from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from optbench.errors import OptbenchError
+from optbench.imports import locate
 from optbench.optim.factory import validate_optimizer_config
 from optbench.schedules import schedule_factor
 
@@ -95,10 +95,10 @@ def validate_task(task: DictConfig) -> None:
     check_name("task.name", task.get("name"))
     target = task.get("_target_")
     try:
-        cls = get_class(target)
-    except Exception as exc:  # noqa: BLE001 - Hydra raises several types for a bad import path
+        cls = locate(target)
+    except ImportError as exc:
         raise OptbenchError(
-            f"task._target_={target!r} cannot be imported ({str(exc).splitlines()[0]}). It must name a Task "
+            f"task._target_={target!r} cannot be imported ({exc}). It must name a Task "
             f"class, e.g. optbench.tasks.mnist_mlp.MnistMLP, importable from where optbench runs."
         ) from None
     from optbench.tasks.base import Task

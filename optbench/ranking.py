@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
-from hydra.utils import get_class
+
+from optbench.imports import locate
 
 
 def higher_is_better(task_cfg: Mapping[str, Any]) -> bool:
@@ -25,8 +26,8 @@ def higher_is_better(task_cfg: Mapping[str, Any]) -> bool:
     target = task_cfg.get("_target_")
     if target:
         try:
-            return bool(getattr(get_class(target), "higher_is_better", True))
-        except Exception:  # noqa: BLE001 - an unimportable class is reported by the config check, not here
+            return bool(getattr(locate(target), "higher_is_better", True))
+        except ImportError:  # reported by the config check, not here
             return True
     return True
 

@@ -204,16 +204,18 @@ def train(
     window: list[torch.Tensor] = []  # train losses since the last record, still on the device: no per-step sync
     last_train_loss = None
 
-    def record(row: dict[str, Any]) -> None:
+    def record(row: dict[str, Any], at: int | None = None) -> None:
+        """Store and log ``row`` for step ``at`` (default: the current step)."""
+        at = step if at is None else at
         row = {
-            "step": step,
+            "step": at,
             "epoch": epoch,
             "wall_s": time.perf_counter() - start,
             "train_s": time.perf_counter() - start - eval_s,
             **row,
         }
         metrics.append(row)
-        wandb_run.log({f"{row['split']}/{k}": v for k, v in row.items() if k not in ("split", "step")}, step)
+        wandb_run.log({f"{row['split']}/{k}": v for k, v in row.items() if k not in ("split", "step")}, at)
 
     def evaluate(final: bool) -> dict[str, Any]:
         nonlocal eval_s
@@ -279,15 +281,14 @@ def train(
     except Diverged as exc:
         status, reason, diverged_step = "diverged", str(exc), exc.step
         # keep what the run measured: the mean of the good losses since the last record, then the bad one
-        first = step - len(window) + 1
+        first = step - len(window) + 1  # the step of window[0]
         good = torch.stack(window[: exc.step - first]).tolist() if exc.step > first else []
-        step = exc.step - 1  # steps completed with a good loss
+        lr = optimizer.param_groups[0]["lr"]
         if good:
             last_train_loss = sum(good) / len(good)
-            record({"split": "train", "loss": last_train_loss, "lr": optimizer.param_groups[0]["lr"]})
-        step = exc.step
-        record({"split": "train", "loss": exc.value, "lr": optimizer.param_groups[0]["lr"], "diverged": True})
-        step = exc.step - 1
+            record({"split": "train", "loss": last_train_loss, "lr": lr}, at=exc.step - 1)
+        record({"split": "train", "loss": exc.value, "lr": lr, "diverged": True}, at=exc.step)
+        step = exc.step - 1  # steps completed with a good loss
         final = {}
         log.warning("Run diverged: %s", reason)
     finally:

@@ -180,3 +180,18 @@ def test_the_command_exits_non_zero_without_a_traceback_and_keeps_the_store(tmp_
     assert len(errors) == 1 and "Traceback" not in bad.stderr
     assert store_snapshot(tmp_path / "results/store") == before
     assert not list((tmp_path / "results/store").rglob("*X*"))  # nothing written outside runs/ either
+
+
+def test_locate_names_what_is_missing():
+    from optbench.imports import locate
+    from optbench.tasks.mnist_mlp import MnistMLP
+
+    assert locate("optbench.tasks.mnist_mlp.MnistMLP") is MnistMLP
+    for path, reason in [
+        ("nope.Nope", "no module named 'nope'"),
+        ("optbench.tasks.Nope", "optbench.tasks has no attribute 'Nope'"),
+        ("optbench.tasks.mnist_mlp.MnistMLP.x", "optbench.tasks.mnist_mlp.MnistMLP has no attribute 'x'"),
+        ("a..b", "not a dotted path"),
+    ]:
+        with pytest.raises(ImportError, match=re.escape(reason)):
+            locate(path)

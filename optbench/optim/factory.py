@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
-from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from optbench.errors import OptbenchError
+from optbench.imports import locate
 from optbench.optim._steps import supports_fused
 from optbench.paths import config_dir
 
@@ -88,10 +88,10 @@ def validate_optimizer_config(cfg: DictConfig | dict) -> None:
 def optimizer_class(target: Any) -> type:
     """The class an optimizer config's ``_target_`` names; OptbenchError when it does not import."""
     try:
-        cls = get_class(target)
-    except Exception as exc:  # noqa: BLE001 - hydra raises several types here
+        cls = locate(target)
+    except ImportError as exc:
         raise OptbenchError(
-            f"optimizer._target_={target!r} cannot be imported ({str(exc).splitlines()[0]}). Use a torch.optim "
+            f"optimizer._target_={target!r} cannot be imported ({exc}). Use a torch.optim "
             f"class such as torch.optim.Adam, one of optbench.optim.Adafactor / optbench.optim.AdaX, or your own "
             f"torch.optim.Optimizer subclass importable from where optbench runs."
         ) from None

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import torch
-from hydra.utils import get_class
 from omegaconf import DictConfig
 
+from optbench.imports import locate
 from optbench.tasks.base import Batch, Task
 
 
 def build_task(
     cfg: DictConfig, data_root: str | None, device: torch.device, seed: int, cache_dir: str | None = None
 ) -> Task:
-    cls = get_class(cfg._target_)
+    cls = locate(cfg._target_)
     return cls(cfg, data_root, device, seed, cache_dir)
 
 
