@@ -28,11 +28,18 @@ from .test_cli import FAST, optbench, optbench_env, summaries
 ROWS = [{"step": 1, "split": "train", "loss": 2.0}]
 
 
+def default_sigint() -> None:
+    """In the child: SIGINT back to its default, so Python turns it into KeyboardInterrupt even when this test
+    runs in a background job (which starts with SIGINT ignored, and the child would inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def popen(cwd: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "optbench", *args],
         cwd=cwd,
         env=optbench_env(),
+        preexec_fn=default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
