@@ -318,3 +318,9 @@ def test_report_help_lists_its_own_reports_not_the_run_app_groups(tmp_path):
     assert out.returncode == 0
     assert "report=NAME" in out.stdout and "table2" in out.stdout and "trajectories" in out.stdout
     assert "optimizer: adafactor" not in out.stdout and "table2_row:" not in out.stdout
+
+
+def test_a_report_name_cannot_leave_the_results_folder(store, tmp_path):
+    out = report_cli(tmp_path, f"store_dir={store}", "name=../../escaped", f"out_root={tmp_path / 'results'}")
+    assert out.returncode == 2 and "name='../../escaped' is not a valid name" in out.stderr
+    assert not (tmp_path.parent / "escaped").exists()

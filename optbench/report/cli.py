@@ -121,6 +121,11 @@ def load(cfg: DictConfig, filters: dict):
 
 
 def render(cfg: DictConfig) -> list[Path]:
+    from optbench.config import check_name
+
+    for key, value in (("name", cfg.name), ("report.name", cfg.report.get("name"))):
+        if value is not None:
+            check_name(key, value)  # the output folder under out_root
     filters = OmegaConf.to_container(cfg.filters, resolve=True)
     if cfg.report.kind == "memory":
         return memory(cfg, Path(cfg.out_root) / cfg.name)
