@@ -3,6 +3,7 @@ full store, an unreachable W&B server. Nothing finished is lost, nothing partial
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import multiprocessing
@@ -73,23 +74,34 @@ def store_is_clean(store: Path) -> None:
 LONG = [*FAST, "task.epochs=100000", "logger=none"]
 
 
+@contextlib.contextmanager
+def running(proc: subprocess.Popen):
+    """The process, killed on the way out whatever the test's outcome (a long training run never outlives it)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
 def test_sigint_prints_one_line_exits_130_and_stores_nothing(tmp_path, idx_dir):
-    proc = popen(tmp_path, f"task.data_dir={idx_dir}", *LONG)
-    assert wait_for(lambda: first_train_row_logged(tmp_path))
-    time.sleep(2.0)  # well inside the training loop
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    with running(popen(tmp_path, f"task.data_dir={idx_dir}", *LONG)) as proc:
+        assert wait_for(lambda: first_train_row_logged(tmp_path))
+        time.sleep(2.0)  # well inside the training loop
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("optbench: interrupted")
     store_is_clean(tmp_path / "results/store")
 
 
 def test_kill_9_mid_run_leaves_nothing_partial_and_the_rerun_completes(tmp_path, idx_dir):
-    proc = popen(tmp_path, f"task.data_dir={idx_dir}", *LONG)
-    assert wait_for(lambda: first_train_row_logged(tmp_path))
-    time.sleep(1.0)
-    proc.kill()
-    proc.wait(timeout=30)
+    with running(popen(tmp_path, f"task.data_dir={idx_dir}", *LONG)) as proc:
+        assert wait_for(lambda: first_train_row_logged(tmp_path))
+        time.sleep(1.0)
+        proc.kill()
+        proc.wait(timeout=30)
     store_is_clean(tmp_path / "results/store")
     done = optbench(tmp_path, f"task.data_dir={idx_dir}", *FAST, "logger=none")
     assert done.returncode == 0 and [s["status"] for s in summaries(tmp_path)] == ["finished"]
@@ -114,15 +126,17 @@ def test_kill_9_of_a_parallel_sweep_takes_its_workers_down(tmp_path, idx_dir):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     proc = popen(tmp_path, "-m", "hydra/launcher=parallel", "seed=0,1", f"task.data_dir={idx_dir}", *LONG)
     try:
-        assert wait_for(lambda: len(list(tmp_path.rglob("optbench_run.json"))) >= 1)
-        workers = processes_of(proc.pid)
-        assert workers, "the parallel launcher started no worker processes"
-        proc.kill()
-        proc.wait(timeout=30)
-        assert wait_for(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), timeout=20)
+        with running(proc):
+            assert wait_for(lambda: len(list(tmp_path.rglob("optbench_run.json"))) >= 1)
+            workers = processes_of(proc.pid)
+            assert workers, "the parallel launcher started no worker processes"
+            proc.kill()
+            proc.wait(timeout=30)
+            assert wait_for(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), timeout=20)
     finally:
         for pid in processes_of(proc.pid):
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     store_is_clean(tmp_path / "results/store")
 
 
