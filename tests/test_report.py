@@ -324,3 +324,23 @@ def test_a_report_name_cannot_leave_the_results_folder(store, tmp_path):
     out = report_cli(tmp_path, f"store_dir={store}", "name=../../escaped", f"out_root={tmp_path / 'results'}")
     assert out.returncode == 2 and "name='../../escaped' is not a valid name" in out.stderr
     assert not (tmp_path.parent / "escaped").exists()
+
+
+def test_a_diverged_runs_bad_loss_does_not_flatten_the_curves():
+    from optbench.report import figures
+
+    base = {"metric_name": "accuracy", "task": "t", "device": "cpu", "threads": 2, "torch_version": "x", "lr": 0.1}
+    runs = pd.DataFrame(
+        [
+            {**base, "optimizer": "sgd", "seed": 0, "status": "finished", "run_id": "a", "final_metric": 0.9},
+            {**base, "optimizer": "sgd", "seed": 1, "status": "diverged", "run_id": "b", "final_metric": None},
+        ]
+    )
+    rows = [{"run_id": "a", "split": "train", "step": s, "loss": 2.0 / s, "train_s": 0.1 * s} for s in range(1, 20)]
+    rows += [
+        {"run_id": "b", "split": "train", "step": 1, "loss": 2.3, "train_s": 0.1},
+        {"run_id": "b", "split": "train", "step": 2, "loss": 1e32, "train_s": 0.2, "diverged": True},
+        {"run_id": "a", "split": "eval", "step": 19, "accuracy": 0.9, "train_s": 2.0},
+    ]
+    fig = figures.curves(runs, pd.DataFrame(rows))
+    assert fig.axes[0].get_ylim()[1] < 10

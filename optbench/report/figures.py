@@ -1,7 +1,8 @@
 """Comparison figures: training curves with seed bands, learning-rate sensitivity, memory and throughput bars.
 
 Every function takes the report frames (one row per run; one row per logged step) and returns a matplotlib figure.
-Curves show each optimizer at its best lr (see tables.best_lr); diverged runs are drawn dashed and end in an x.
+Curves show each optimizer at its best lr (see tables.best_lr); diverged runs are drawn dashed and end in an x at
+their last good record.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def curves(runs: pd.DataFrame, metrics: pd.DataFrame):
             axes[2].plot(agg.index, agg["mean"], "o", color=c, ms=3)
         for rid in group[group["status"] == "diverged"]["run_id"]:  # marked, not dropped
             rows = metrics[(metrics["run_id"] == rid) & (metrics["split"] == "train")]
+            if "diverged" in rows:  # the bad loss itself (NaN, inf or 1e30) would flatten every other curve
+                rows = rows[rows["diverged"].fillna(False).astype(bool) == False]  # noqa: E712
             if not rows.empty:
                 axes[0].plot(rows["step"], rows["loss"], "--", color=c, lw=1)
                 axes[0].plot(rows["step"].iloc[-1], rows["loss"].iloc[-1], "x", color=c, ms=9, mew=2)
