@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from optbench.errors import OptbenchError
 from optbench.imports import locate
 from optbench.optim.factory import validate_optimizer_config
+from optbench.precision import resolve_precision
 from optbench.schedules import schedule_factor
 
 # A name that becomes part of a path (run ids, result folders): letters, digits, '_', '-', '.', not starting with
@@ -134,4 +135,5 @@ def validate(cfg: DictConfig) -> None:
     check_name("optimizer.name", cfg.optimizer.get("name"))
     validate_optimizer_config(cfg.optimizer)
     resolve_device(cfg.device)
+    resolve_precision(cfg.get("precision", "fp32"))
     schedule_factor(cfg.schedule, total_steps=1)

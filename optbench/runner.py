@@ -26,6 +26,7 @@ from optbench.divergence import DEFAULT_MAX_LOSS_FACTOR, Diverged, DivergenceGua
 from optbench.errors import OptbenchError
 from optbench.memory import memory_record
 from optbench.optim import build_optimizer
+from optbench.precision import resolve_precision
 from optbench.schedules import build_scheduler
 from optbench.tasks import Task, build_task
 from optbench.timing import StepTimer
@@ -112,7 +113,8 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
             f"task '{cfg.task.name}' would train 0 steps: its training split gives no full batch per epoch "
             f"({task.describe_batching()}). Lower the batch size or check the training data."
         )
-    model = task.build_model().to(device)
+    precision = resolve_precision(cfg.get("precision", "fp32"))
+    model = precision.prepare_model(task.build_model().to(device))
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
     setup_s = prepare_optimizer(optimizer)
     self_scheduled = getattr(optimizer, "supplies_step_size", False)
@@ -138,6 +140,7 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         "sweep": group,
         "tags": list(cfg.tags),
         "schedule": "none (optimizer supplies its step size)" if self_scheduled else cfg.schedule.name,
+        "precision": precision.name,
         "unit": task.unit,
         "metric_name": task.metric,
         "higher_is_better": task.higher_is_better,
@@ -194,6 +197,7 @@ def train(
 ) -> dict[str, Any]:
     """The training loop. Appends train/eval rows to ``metrics``; returns status, final metrics and throughput."""
     timer = StepTimer(device)
+    precision = resolve_precision(cfg.get("precision", "fp32"))
     guard = DivergenceGuard(device, cfg.task.get("max_loss_factor", DEFAULT_MAX_LOSS_FACTOR))
     skip = untimed_steps(steps)
     log_every = cfg.task.log_every
@@ -220,7 +224,8 @@ def train(
     def evaluate(final: bool) -> dict[str, Any]:
         nonlocal eval_s
         t = time.perf_counter()
-        result = task.evaluate(model, final=final)
+        with precision.autocast(device):
+            result = task.evaluate(model, final=final)
         eval_s += time.perf_counter() - t
         record({"split": "test" if final else "eval", **result})
         shown = ", ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float))
@@ -242,7 +247,8 @@ def train(
             for batch in task.train_batches(epoch):
                 t0 = timer.mark()
                 optimizer.zero_grad(set_to_none=True)
-                loss = task.loss(model, batch)
+                with precision.autocast(device):
+                    loss = task.loss(model, batch)
                 loss.backward()
                 t1 = timer.mark()
                 optimizer.step()

@@ -5,6 +5,7 @@
     python scripts/bench.py adax         # our AdaX step vs torch.optim.Adam(foreach=True)
     python scripts/bench.py bandwidth    # each optimizer's step time vs (bytes it must move / STREAM bandwidth)
     python scripts/bench.py decode       # incremental greedy decoding vs re-running the decoder on the prefix
+    python scripts/bench.py precision    # MT training tokens/s per precision (bf16-mixed, bf16) / fp32
     python scripts/bench.py all
 
 Each prints its inputs (shapes, dtype, threads, torch version, foreach flags) and its ratios. CUDA is used when
@@ -339,6 +340,54 @@ def bench_harness(args) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def bench_precision(args) -> dict[str, float]:
+    """Training tokens/s of the MT task's Transformer (forward, backward, Adam step) per precision / fp32."""
+    import torch.nn.functional as F
+    from omegaconf import OmegaConf
+
+    from optbench.optim import build_optimizer
+    from optbench.optim.factory import load_optimizer_config
+    from optbench.paths import config_dir
+    from optbench.precision import PRECISIONS
+    from optbench.tasks.transformer import Seq2SeqTransformer
+
+    task = OmegaConf.load(config_dir() / "task" / "transformer_mt.yaml")
+    batch, length = task.max_tokens // args.length, args.length  # the task's padded-token budget per batch
+    header(
+        f"MT training step per precision: Transformer {task.model.enc_layers}+{task.model.dec_layers} layers, "
+        f"d={task.model.d_model}, vocab {task.vocab_size}, {batch} x {length} tokens a side, Adam"
+    )
+    g = torch.Generator().manual_seed(0)
+    src = torch.randint(4, task.vocab_size, (batch, length), generator=g).to(DEVICE)
+    tgt = torch.randint(4, task.vocab_size, (batch, length + 1), generator=g).to(DEVICE)
+    runs = {}
+    for name, precision in PRECISIONS.items():
+        torch.manual_seed(0)
+        model = precision.prepare_model(Seq2SeqTransformer(task.vocab_size, 0, **task.model).to(DEVICE))
+        opt = build_optimizer(load_optimizer_config("adam"), model.parameters())
+
+        def step(model=model, opt=opt, precision=precision):
+            opt.zero_grad(set_to_none=True)
+            with precision.autocast(DEVICE):
+                logits = model(src, tgt[:, :-1])
+                loss = F.cross_entropy(logits.flatten(0, 1).float(), tgt[:, 1:].flatten())
+            loss.backward()
+            opt.step()
+
+        runs[name] = step
+    best = {name: float("inf") for name in runs}
+    for _ in range(args.rounds):  # alternate precisions so machine noise hits all alike
+        for name, step in runs.items():
+            best[name] = min(best[name], timed(step, args.repeats, warmup=2))
+    tokens = batch * length
+    out = {}
+    for name, t in best.items():
+        out[name] = best["fp32"] / t
+        print(f"  {name:10s} step {t * 1e3:7.1f} ms  {tokens / t:8.0f} target tokens/s  ratio to fp32 {out[name]:.2f}")
+    print("  goal: bf16-mixed / fp32 >= 1.5 on a CPU with AVX512-BF16 (or a GPU)")
+    return out
+
+
 def bench_decode(args) -> dict[str, float]:
     from omegaconf import OmegaConf
 
@@ -390,7 +439,7 @@ def bench_decode(args) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=["harness", "adafactor", "adax", "bandwidth", "decode", "all"])
+    parser.add_argument("which", choices=["harness", "adafactor", "adax", "bandwidth", "decode", "precision", "all"])
     parser.add_argument(
         "--models",
         nargs="+",
@@ -405,9 +454,10 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=200, help="harness: training steps per run")
     parser.add_argument("--sentences", type=int, default=400, help="decode: test sentences")
+    parser.add_argument("--length", type=int, default=32, help="precision: tokens per sentence and side")
     parser.add_argument("--checkpoint", default=None, help="decode: a transformer_mt state_dict (.pt)")
     args = parser.parse_args()
-    todo = ["harness", "adafactor", "adax", "bandwidth", "decode"] if args.which == "all" else [args.which]
+    todo = ["harness", "adafactor", "adax", "bandwidth", "decode", "precision"] if args.which == "all" else [args.which]
     for which in todo:
         globals()[f"bench_{which}"](args)
     sys.stdout.flush()

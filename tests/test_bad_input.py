@@ -56,6 +56,7 @@ BAD = [
     (["device=tpu"], r"device='tpu' is not a device"),
     (["device=cuda:7"], r"device='cuda:7'"),
     (["force=maybe"], r"force='maybe' must be true or false"),
+    (["precision=fp16"], r"precision='fp16' is not a training precision; choose one of fp32, bf16-mixed, bf16"),
     (["tags=abc"], r"tags='abc' must be a list of short strings"),
     ([f"tags=[ok,{LONG_TAG}]"], r"tags: 'x{70}' is not a valid tag.*at most 64"),
     (["tags=[1]"], r"tags: 1 is not a valid tag"),

@@ -48,13 +48,14 @@ def time_to_target(
 
 
 def summary_table(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
-    """One row per optimizer at its best lr, best first: final metric mean ± std over seeds, time-to-target, speed,
-    memory."""
+    """One row per optimizer (and training precision) at its best lr, best first: final metric mean ± std over
+    seeds, time-to-target, speed, memory."""
     rows = []
     metric = runs["metric_name"].iloc[0]
     unit = runs["unit"].iloc[0]
     higher = frame_direction(runs)
-    for name, group in runs.groupby("optimizer", sort=False):
+    runs = runs.assign(precision=runs["precision"].fillna("fp32") if "precision" in runs else "fp32")
+    for (name, precision), group in runs.groupby(["optimizer", "precision"], sort=False):
         lr = best_lr(group, higher)
         at_lr = group[group["lr"] == lr]
         done = at_lr[at_lr["status"] == "finished"]
@@ -63,6 +64,7 @@ def summary_table(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | Non
         rows.append(
             {
                 "optimizer": name,
+                "precision": precision,
                 "best lr": lr,
                 f"final {metric}": mean_std(values),
                 f"{metric} mean": float(np.mean(values)) if values else np.nan,

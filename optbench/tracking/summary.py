@@ -23,6 +23,7 @@ COLUMNS = {  # summary key -> printed header
     "optimizer": "optimizer",
     "seed": "seed",
     "lr": "lr",
+    "precision": "precision",
     "metric": "test metric",
     "final_train_loss": "final train loss",
     "throughput": "throughput/s",
@@ -41,6 +42,7 @@ def summary_frame(summaries: list[dict[str, Any]]) -> pd.DataFrame:
                 "optimizer": s.get("optimizer"),
                 "seed": s.get("seed"),
                 "lr": s.get("lr"),
+                "precision": s.get("precision", "fp32"),
                 "metric": f"{metric}={s['final_metric']:.4f}" if s.get("final_metric") is not None else "-",
                 "final_train_loss": s.get("final_train_loss"),
                 "throughput": (
