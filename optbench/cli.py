@@ -92,9 +92,7 @@ def watch_parent(launcher: DictConfig) -> None:
             time.sleep(1.0)
             try:
                 os.kill(main_pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # the pid now belongs to another user's process: ours is gone
+            except (ProcessLookupError, PermissionError):  # gone (or the pid now belongs to another user)
                 os._exit(1)
 
     threading.Thread(target=watch, name="optbench-parent-watch", daemon=True).start()
