@@ -148,7 +148,7 @@ def _commit_same_id(root: str, i: int) -> None:
 
 
 def test_concurrent_commits_of_one_run_id_take_turns(tmp_path):
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # not fork: the parent holds threads (torch, arrow)
     procs = [ctx.Process(target=_commit_same_id, args=(str(tmp_path), i)) for i in range(6)]
     for p in procs:
         p.start()
