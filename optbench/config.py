@@ -1,12 +1,11 @@
 """Checks on a composed config that must pass before any data is read or any record is written.
 
-Each check raises OptbenchError with one paragraph: the key, the bad value, and what would be valid. YAML reads
-``true`` as a boolean, which Python would also take as the number 1: no numeric setting accepts a boolean.
+Each check raises OptbenchError with one paragraph: the key, the bad value, and what would be valid. No numeric
+setting accepts a boolean (see optbench/values.py).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
@@ -18,19 +17,12 @@ from optbench.imports import locate
 from optbench.optim.factory import validate_optimizer_config
 from optbench.precision import resolve_precision
 from optbench.schedules import schedule_factor
+from optbench.values import is_int, is_number
 
 # A name that becomes part of a path (run ids, result folders): letters, digits, '_', '-', '.', not starting with
 # a dot, so it can never climb out of the store or hide a file.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}")
 MAX_TAG_LENGTH = 64  # W&B's limit on a tag
-
-
-def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_name(key: str, value: Any) -> None:

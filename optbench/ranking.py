@@ -62,11 +62,6 @@ def best_index(scores: Iterable[Any], higher: bool) -> int:
     return max(range(len(values)), key=lambda i: (values[i], -i))
 
 
-def is_better(a: Any, b: Any, higher: bool) -> bool:
-    """Whether score ``a`` beats score ``b``."""
-    return oriented(a, higher) > oriented(b, higher)
-
-
 def reaches(value: Any, target: float, higher: bool) -> bool:
     """Whether ``value`` meets the ``target`` (>= for higher-is-better metrics, <= for lower-is-better ones)."""
     if not _finite(value):

@@ -13,12 +13,9 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 from optbench.errors import OptbenchError
+from optbench.values import is_int, is_number
 
 SCHEDULES = ("constant", "warmup_rsqrt", "cosine")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def schedule_factor(cfg: DictConfig | dict, total_steps: int) -> Callable[[int], float]:
@@ -26,7 +23,7 @@ def schedule_factor(cfg: DictConfig | dict, total_steps: int) -> Callable[[int],
     name = cfg["name"]
     warmup = cfg.get("warmup_steps", 0)
     warmup = 0 if warmup is None else warmup
-    if not _is_int(warmup) or warmup < 0:
+    if not is_int(warmup) or warmup < 0:
         raise OptbenchError(f"schedule.warmup_steps={warmup!r} must be a non-negative integer (0 = no warmup).")
 
     def ramp(step: int) -> float:
@@ -37,7 +34,7 @@ def schedule_factor(cfg: DictConfig | dict, total_steps: int) -> Callable[[int],
     if name == "warmup_rsqrt":
         # peak at the end of warmup, then lr * sqrt(decay_start / step); decay_start defaults to the warmup
         decay_start = cfg.get("decay_start")
-        if decay_start is not None and (not _is_int(decay_start) or decay_start < 1):
+        if decay_start is not None and (not is_int(decay_start) or decay_start < 1):
             raise OptbenchError(
                 f"schedule.decay_start={decay_start!r} must be a positive integer or null (= warmup_steps)."
             )
@@ -45,7 +42,7 @@ def schedule_factor(cfg: DictConfig | dict, total_steps: int) -> Callable[[int],
         return lambda step: ramp(step) * math.sqrt(decay_start / max(step, decay_start))
     if name == "cosine":
         min_ratio = cfg.get("min_ratio", 0.0)
-        if isinstance(min_ratio, bool) or not isinstance(min_ratio, (int, float)) or not 0.0 <= min_ratio <= 1.0:
+        if not is_number(min_ratio) or not 0.0 <= min_ratio <= 1.0:
             raise OptbenchError(
                 f"schedule.min_ratio={min_ratio!r} must be a number in [0, 1]: the final lr as a fraction of the "
                 f"peak (below 0 the lr would turn negative)."

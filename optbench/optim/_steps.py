@@ -22,6 +22,17 @@ def advance_and_bucket(steps: list[Tensor]) -> dict[int, list[int]]:
 FUSED_DEVICES = ("cpu", "cuda")
 
 
+def dense_alike(*tensors: Tensor | None) -> bool:
+    """Whether a fused kernel may take these tensors (a parameter, its gradient and its state; None entries are
+    skipped): such kernels walk every tensor as one dense block, so each must be contiguous and dense, of the first
+    one's dtype and device. A strided or transposed view would be updated wrongly and the memory beside it written."""
+    present = [t for t in tensors if t is not None]
+    first = present[0]
+    return all(
+        t.is_contiguous() and not t.is_sparse and t.dtype == first.dtype and t.device == first.device for t in present
+    )
+
+
 def supports_fused(params: list[Tensor]) -> bool:
     """True when torch's fused optimizer kernels can run on ``params``: floating tensors on a CPU or CUDA device
     (not e.g. ``meta``)."""

@@ -53,7 +53,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from optbench.optim import _native
-from optbench.optim._steps import advance_and_bucket
+from optbench.optim._steps import advance_and_bucket, dense_alike
 
 __all__ = ["Adafactor", "adafactor"]
 
@@ -435,10 +435,7 @@ def _kernel_step(kind: str, idx: list[int], lists: tuple, k: _StepConstants, fus
 def _kernel_runs_on(*tensors: Tensor | None) -> bool:
     """Whether the C++ kernel takes a tensor, given it, its gradient and its state: all contiguous CPU tensors of
     one dtype, float32 or float64."""
-    dtype = tensors[0].dtype
-    return dtype in NATIVE_DTYPES and all(
-        t.device.type == "cpu" and t.dtype == dtype and t.is_contiguous() for t in tensors if t is not None
-    )
+    return tensors[0].device.type == "cpu" and tensors[0].dtype in NATIVE_DTYPES and dense_alike(*tensors)
 
 
 @dataclass(frozen=True)

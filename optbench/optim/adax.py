@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from optbench.optim._steps import advance_and_bucket, supports_fused
+from optbench.optim._steps import advance_and_bucket, dense_alike, supports_fused
 
 __all__ = ["AdaX", "adax", "adax_weight"]
 
@@ -170,13 +170,13 @@ def adax(
         fused = False  # torch.compile traces the foreach path; the fused kernel call with a 1e30 step does not
     for step, idx in advance_and_bucket(steps).items():
         w = adax_weight(step, beta2)
-        fusable = [i for i in idx if fused and _dense_alike(params[i], grads[i], exp_avgs[i], exp_avg_sqs[i])]
-        rest = [i for i in idx if i not in set(fusable)] if fusable else idx
+        use_fused = fused and 1.0 - w < 1.0  # below double precision, beta2 = 1 - w would round to 1
+        fusable = [i for i in idx if use_fused and dense_alike(params[i], grads[i], exp_avgs[i], exp_avg_sqs[i])]
+        taken = set(fusable)
+        rest = [i for i in idx if i not in taken]
         for same_step, chosen in ((_fused_adax, fusable), (_multi_tensor_adax, rest)):
             if not chosen:
                 continue
-            if 1.0 - w >= 1.0:  # the weight is below double precision: beta2 = 1 - w would round to 1
-                same_step = _multi_tensor_adax
             same_step(
                 [params[i] for i in chosen],
                 [grads[i] for i in chosen],
@@ -188,17 +188,6 @@ def adax(
                 eps=eps,
                 weight_decay=weight_decay,
             )
-
-
-def _dense_alike(p: Tensor, *others: Tensor) -> bool:
-    """Whether torch's fused kernel may take ``p``: it walks every tensor as one dense block, so the parameter,
-    gradient and state must all be contiguous (a strided or transposed parameter would be updated wrongly, and
-    the memory beside it overwritten), dense, of one dtype and on one device."""
-    return (
-        p.is_contiguous()
-        and not p.is_sparse
-        and all(t.is_contiguous() and t.dtype == p.dtype and t.device == p.device and not t.is_sparse for t in others)
-    )
 
 
 # Passed to the fused AdamW kernel as the step count: 1 - beta^t is then exactly 1 in double precision for every

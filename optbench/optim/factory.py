@@ -7,7 +7,6 @@ names the key, the value and what would be valid.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +17,7 @@ from optbench.errors import OptbenchError
 from optbench.imports import locate
 from optbench.optim._steps import supports_fused
 from optbench.paths import config_dir
+from optbench.values import is_number
 
 NON_CONSTRUCTOR_KEYS = ("name", "_target_")
 
@@ -35,13 +35,8 @@ def load_optimizer_config(name: str) -> DictConfig:
     return OmegaConf.create(resolved["optimizer"])
 
 
-def _is_number(value: Any) -> bool:
-    """A finite int or float, and not a bool (YAML's true would otherwise pass as 1)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _in_unit_interval(value: Any) -> bool:
-    return _is_number(value) and 0.0 <= value < 1.0
+    return is_number(value) and 0.0 <= value < 1.0
 
 
 def _check(name: str, key: str, value: Any, ok: bool, valid: str) -> None:
@@ -58,7 +53,7 @@ def validate_optimizer_config(cfg: DictConfig | dict) -> None:
     name = c.get("name", "?")
     optimizer_class(c.get("_target_"))
     lr = c.get("lr")
-    _check(name, "lr", lr, _is_number(lr) and lr > 0, "the learning rate must be a finite number > 0")
+    _check(name, "lr", lr, is_number(lr) and lr > 0, "the learning rate must be a finite number > 0")
     if "betas" in c:
         betas = c["betas"]
         ok = isinstance(betas, (list, tuple)) and len(betas) == 2 and all(map(_in_unit_interval, betas))
@@ -69,17 +64,17 @@ def validate_optimizer_config(cfg: DictConfig | dict) -> None:
     if "eps" in c:
         eps = c["eps"]
         if isinstance(eps, (list, tuple)):  # Adafactor's (eps1, eps2): eps1 regularises G^2, eps2 floors RMS(X)
-            ok = len(eps) == 2 and all(_is_number(e) for e in eps) and eps[0] > 0 and eps[1] >= 0
+            ok = len(eps) == 2 and all(is_number(e) for e in eps) and eps[0] > 0 and eps[1] >= 0
             _check(name, "eps", eps, ok, "eps must be [eps1, eps2] with eps1 > 0 and eps2 >= 0")
         else:
-            _check(name, "eps", eps, _is_number(eps) and eps > 0, "eps must be a number > 0 (eps=0 gives 0/0)")
+            _check(name, "eps", eps, is_number(eps) and eps > 0, "eps must be a number > 0 (eps=0 gives 0/0)")
     if "momentum" in c:
         _check(name, "momentum", c["momentum"], _in_unit_interval(c["momentum"]), "momentum must be in [0, 1)")
     if "alpha" in c:
         _check(name, "alpha", c["alpha"], _in_unit_interval(c["alpha"]), "alpha must be in [0, 1)")
     if "weight_decay" in c:
         wd = c["weight_decay"]
-        _check(name, "weight_decay", wd, _is_number(wd) and wd >= 0, "weight_decay must be a finite number >= 0")
+        _check(name, "weight_decay", wd, is_number(wd) and wd >= 0, "weight_decay must be a finite number >= 0")
     if "fused" in c:
         ok = c["fused"] is None or isinstance(c["fused"], bool) or c["fused"] == "auto"
         _check(name, "fused", c["fused"], ok, "fused must be auto, true, false or null")

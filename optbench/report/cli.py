@@ -28,6 +28,7 @@ def time_to_target_threshold(override: float | None, runs) -> float | None:
 
 
 def comparison(cfg: DictConfig, out: Path, runs, metrics) -> list[Path]:
+    from optbench.ranking import comparison_word, frame_direction
     from optbench.report import figures
     from optbench.report.style import save
     from optbench.report.tables import summary_csv, summary_display, summary_table, write_table
@@ -39,8 +40,6 @@ def comparison(cfg: DictConfig, out: Path, runs, metrics) -> list[Path]:
     paths += save(figures.memory(runs), out, "memory")
     paths += save(figures.throughput(runs), out, "throughput")
     table = summary_table(runs, metrics, target)
-    from optbench.ranking import comparison_word, frame_direction
-
     metric, higher = runs["metric_name"].iloc[0], frame_direction(runs)
     caption = (
         f"{runs['task'].iloc[0]}: each optimizer at its best lr ({'higher' if higher else 'lower'} {metric} is "

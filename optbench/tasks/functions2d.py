@@ -15,10 +15,7 @@ from torch import Tensor, nn
 
 from optbench.errors import OptbenchError
 from optbench.tasks.base import Batch, Task
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+from optbench.values import is_number
 
 
 def _shown(value: Any) -> Any:
@@ -63,7 +60,7 @@ class Function2D(Task):
             point = self.cfg.get(key)
             if point is None and key == "minimum":
                 continue
-            if not OmegaConf.is_list(point) or len(point) != 2 or not all(_is_number(v) for v in point):
+            if not OmegaConf.is_list(point) or len(point) != 2 or not all(is_number(v) for v in point):
                 raise OptbenchError(
                     f"task.{key}={_shown(point)} must be two finite numbers [x, y], e.g. task.{key}=[-2.0,2.0]."
                 )

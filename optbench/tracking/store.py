@@ -87,8 +87,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def read_record_summary(run_dir: Path) -> dict[str, Any] | None:
-    """The summary of a readable, whole record; None if any of its files is missing or unreadable."""
+def read_record(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(config, summary) of a readable, whole record; None if any of its files is missing or unreadable."""
     try:
         summary = json.loads((run_dir / "summary.json").read_text())
         config = json.loads((run_dir / "config.json").read_text())
@@ -97,7 +97,7 @@ def read_record_summary(run_dir: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(summary, dict) or not isinstance(config, dict):
         return None
-    return summary
+    return config, summary
 
 
 class RunStore:
@@ -118,7 +118,8 @@ class RunStore:
 
     def summary(self, rid: str) -> dict[str, Any] | None:
         """The stored summary of ``rid``; None when there is no readable, whole record."""
-        return read_record_summary(self.run_dir(rid))
+        record = read_record(self.run_dir(rid))
+        return record[1] if record is not None else None
 
     def is_complete(self, rid: str) -> bool:
         summary = self.summary(rid)
@@ -213,7 +214,7 @@ class RunStore:
                     if not held:
                         continue  # a live process is writing this run id
                     final = self.run_dir(rid)
-                    whole = entry.is_dir() and read_record_summary(entry) is not None
+                    whole = entry.is_dir() and read_record(entry) is not None
                     if whole and not final.exists():
                         os.rename(entry, final)  # the new record (or the old one, put back) takes its place
                         log.info("Store: recovered the record of %s left by an interrupted commit", rid)
@@ -238,12 +239,12 @@ def load_summaries(root: str | os.PathLike, skipped: list[str] | None = None) ->
     The run ids of unreadable records are appended to ``skipped`` when given."""
     rows = []
     for run_dir in sorted(p for p in Path(root, "runs").glob("*") if p.is_dir()):
-        summary = read_record_summary(run_dir)
-        if summary is None:
+        record = read_record(run_dir)
+        if record is None:
             if skipped is not None:
                 skipped.append(run_dir.name)
             continue
-        config = json.loads((run_dir / "config.json").read_text())
+        config, summary = record
         row = pd.json_normalize(config, sep=".").iloc[0].to_dict() if config else {}
         row.update(summary)
         rows.append(row)

@@ -77,13 +77,16 @@ def write_marker(output_dir: str | Path, rid: str, store_dir: str) -> None:
 def summaries_from_markers(paths: list[Path]) -> list[dict[str, Any]]:
     """The stored summaries of the runs the markers name, each run once (a tuning sweep's phase 2 reuses a grid
     run)."""
-    out, seen = [], set()
+    out, seen, stores = [], set(), {}
     for path in paths:
         marker = json.loads(path.read_text())
         if marker["run_id"] in seen:
             continue
         seen.add(marker["run_id"])
-        summary = RunStore(marker["store_dir"]).summary(marker["run_id"])
+        if marker["store_dir"] not in stores:  # open (and recover) each store once
+            stores[marker["store_dir"]] = RunStore(marker["store_dir"])
+        store = stores[marker["store_dir"]]
+        summary = store.summary(marker["run_id"])
         if summary is not None:
             out.append(summary)
     return out
