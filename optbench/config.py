@@ -118,6 +118,7 @@ def validate_task(task: DictConfig) -> None:
     warmup = task.get("warmup_steps")
     if warmup is not None and (not is_int(warmup) or warmup < 0):
         raise OptbenchError(f"task.warmup_steps={warmup!r} must be a non-negative integer (0 = no warmup).")
+    cls.check_config(task)
 
 
 def validate(cfg: DictConfig) -> None:

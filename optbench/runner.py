@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import platform
 import random
 import subprocess
 import time
@@ -30,7 +29,7 @@ from optbench.precision import resolve_precision
 from optbench.schedules import build_scheduler
 from optbench.tasks import Task, build_task
 from optbench.timing import StepTimer
-from optbench.tracking.store import RunStore, StoreError, run_id
+from optbench.tracking.store import RunStore, StoreError, portable_config, portable_path, run_id
 from optbench.tracking.summary import write_marker
 from optbench.tracking.wandb_run import WandbRun
 
@@ -87,7 +86,7 @@ def prepare_optimizer(optimizer: torch.optim.Optimizer) -> float:
 def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     """Train and evaluate one configuration; return its summary (the stored one if it was already complete)."""
     validate(cfg)
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = portable_config(OmegaConf.to_container(cfg, resolve=True))
     rid = run_id(config)
     store = RunStore(cfg.store_dir)
     if output_dir is not None:
@@ -151,10 +150,9 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         "torch_version": torch.__version__,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(),
-        "hostname": platform.node(),
         "pid": os.getpid(),
         "start_time": _now(),
-        "wandb_dir": wandb_run.dir,
+        "wandb_dir": portable_path(wandb_run.dir),
     }
     metrics: list[dict[str, Any]] = []
     log.info("Run %s: %s on %s, %d steps, device %s", rid, cfg.optimizer.name, cfg.task.name, steps, device)
@@ -169,7 +167,6 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         log.error("Run %s failed: %s", rid, summary["reason"])
     summary.update(memory_record(model, optimizer, device))
     summary["end_time"] = _now()
-    summary["record_dir"] = str(store.run_dir(rid))
     files = {}
     if cfg.get("save_model"):
         buffer = io.BytesIO()
@@ -181,7 +178,7 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         wandb_run.finish({**summary, "status": "failed"})
         raise
     wandb_run.finish(summary)
-    return summary
+    return {**summary, "record_dir": str(store.run_dir(rid))}
 
 
 def train(

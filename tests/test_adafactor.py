@@ -296,6 +296,7 @@ def test_a_failed_build_is_logged_once_and_returns_none(monkeypatch, caplog, tmp
     from torch.utils import cpp_extension
 
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))  # no earlier build to load
+
     def fail(**kwargs):
         raise RuntimeError(
             "Error building extension 'x': [1/2] c++ -c adafactor_cpu.cpp\nFAILED: adafactor_cpu.o\n"

@@ -41,7 +41,9 @@ def store_snapshot(store: Path) -> dict[str, bytes]:
 
 
 def summaries(cwd: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((cwd / "results/store/runs").glob("*/summary.json"))]
+    """The stored summaries under cwd's store, each with its record folder (as RunStore.summary gives it)."""
+    paths = sorted((cwd / "results/store/runs").glob("*/summary.json"))
+    return [{**json.loads(p.read_text()), "record_dir": str(p.parent)} for p in paths]
 
 
 def test_single_run_records_everything_and_rerun_skips(tmp_path, idx_dir):
@@ -56,7 +58,7 @@ def test_single_run_records_everything_and_rerun_skips(tmp_path, idx_dir):
     assert s["param_bytes"] > 0 and s["grad_bytes"] == s["param_bytes"] and s["peak_rss_bytes"] > 1e6
     assert 0 <= s["final_metric"] <= 1 and s["final_accuracy"] == s["final_metric"]
     assert s["torch_version"] and s["device"] == "cpu" and s["threads"] >= 1 and "git_commit" in s
-    assert Path(s["wandb_dir"]).is_dir() and Path(s["wandb_dir"]).name.startswith("offline-run-")
+    assert (tmp_path / s["wandb_dir"]).is_dir() and Path(s["wandb_dir"]).name.startswith("offline-run-")
     metrics = pd.read_parquet(Path(s["record_dir"]) / "metrics.parquet")
     assert set(metrics["split"]) == {"train", "test"} and metrics["step"].max() == 8
     assert "adafactor" in out.stdout and "finished" in out.stdout  # the printed summary table

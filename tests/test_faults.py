@@ -326,9 +326,7 @@ def silent_server():
 
 def test_an_unreachable_wandb_server_falls_back_to_offline_once_per_process(tmp_path, idx_dir, silent_server):
     env = {"WANDB_MODE": "online", "WANDB_BASE_URL": silent_server, "WANDB_API_KEY": "a" * 40}
-    out = optbench(
-        tmp_path, "-m", "seed=0,1", f"task.data_dir={idx_dir}", *FAST, "logger.init_timeout=3", env=env
-    )
+    out = optbench(tmp_path, "-m", "seed=0,1", f"task.data_dir={idx_dir}", *FAST, "logger.init_timeout=3", env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     records = summaries(tmp_path)
     assert [s["status"] for s in records] == ["finished", "finished"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import random
-from pathlib import Path
 
 import pytest
 import torch
@@ -235,5 +234,5 @@ def test_tiny_task_end_to_end_from_the_command_line(tmp_path, data_root):
     assert s["status"] == "finished" and s["unit"] == "tokens" and s["tokens_per_s"] > 0
     assert s["metric_name"] == "bleu" and s["final_bleu"] == s["final_metric"] >= 0
     assert s["final_bleu_signature"].startswith("nrefs:1|case:mixed") and s["final_chrf"] > 0
-    assert s["state_bytes"] == s["state_bytes_analytic"] and Path(s["wandb_dir"]).is_dir()
+    assert s["state_bytes"] == s["state_bytes_analytic"] and (tmp_path / s["wandb_dir"]).is_dir()  # relative to cwd
     assert "test at step" in out.stderr + out.stdout

@@ -75,7 +75,9 @@ def test_save_model_keeps_weights_loadable_with_weights_only(tmp_path, make_conf
 def cfg_dict(cfg):
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_container(cfg, resolve=True)
+    from optbench.tracking.store import portable_config
+
+    return portable_config(OmegaConf.to_container(cfg, resolve=True))
 
 
 def test_a_run_id_cannot_leave_the_store(tmp_path):
@@ -88,3 +90,37 @@ def test_a_run_id_cannot_leave_the_store(tmp_path):
         with pytest.raises(OptbenchError, match="would leave the store"):
             store.run_dir(bad)
     assert store.run_dir("t-adam-0123").parent == tmp_path / "runs"
+
+
+def test_records_hold_no_host_name_or_absolute_path(tmp_path, make_config, monkeypatch):
+    """A record can be committed as it is: folders relative to the launch directory, no host name."""
+    import socket
+
+    from optbench.runner import run
+
+    from .test_idx import make_idx_dir
+
+    make_idx_dir(tmp_path / "idx", n_train=64, n_test=16)
+    monkeypatch.chdir(tmp_path)
+    cfg = make_config(f"task.data_dir={tmp_path / 'idx'}", "task.hidden=[8]", "task.batch_size=16", "logger=wandb")
+    summary = run(cfg)
+    record = tmp_path / "store" / "runs" / summary["run_id"]
+    text = (record / "config.json").read_text() + (record / "summary.json").read_text()
+    assert str(tmp_path) not in text and socket.gethostname() not in text and "hostname" not in text
+    config = json.loads((record / "config.json").read_text())
+    assert config["store_dir"] == "store" and config["task"]["data_dir"] == "idx"
+    assert config["logger"]["dir"] == "outputs"
+    stored = json.loads((record / "summary.json").read_text())
+    assert stored["wandb_dir"].startswith("outputs") and "record_dir" not in stored
+    # the folders come back where they are read: the summary a run returns, and the store's reader
+    assert summary["record_dir"] == str(record) == RunStore(tmp_path / "store").summary(summary["run_id"])["record_dir"]
+    assert (tmp_path / stored["wandb_dir"]).is_dir()
+
+
+def test_portable_config_makes_location_keys_relative(tmp_path, monkeypatch):
+    from optbench.tracking.store import portable_config
+
+    monkeypatch.chdir(tmp_path)
+    out = portable_config({**CONFIG, "store_dir": str(tmp_path / "s"), "data_root": None, "logger": {"dir": "o"}})
+    assert out["store_dir"] == "s" and out["data_root"] is None and out["logger"]["dir"] == "o"
+    assert out["optimizer"] == CONFIG["optimizer"]  # nothing else changes

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import hydra
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from optbench.errors import OptbenchError
@@ -77,17 +78,29 @@ def memory(cfg: DictConfig, out: Path) -> list[Path]:
 
 
 def table2_report(out: Path, runs) -> list[Path]:
-    from optbench.report.table2 import table2
+    """One table (Markdown, LaTeX, CSV) and one BLEU figure per budget the runs were made at."""
+    from optbench.report.style import save
+    from optbench.report.table2 import bleu_figure, budget_line, table2
     from optbench.report.tables import write_table
     from optbench.units import human_bytes
 
-    table, footnote = table2(runs)
-    shown = table.assign(**{"state bytes": table["state bytes"].map(human_bytes)})
-    shown = shown.rename(columns={"state bytes": "optimizer state"})
-    print(shown.to_markdown(index=False))
-    print(footnote)
-    caption = "Adafactor ablation (Shazeer & Stern 2018, Table 2 layout)"
-    return write_table(shown, out, "table2", caption=caption, footnote=footnote, csv=table)
+    budgets = runs["table2.budget"].fillna("full") if "table2.budget" in runs else pd.Series("full", runs.index)
+    paths = []
+    for budget in sorted(budgets.unique()):
+        group = runs[budgets == budget].reset_index(drop=True)
+        table, footnote = table2(group)
+        shown = table.assign(**{"state bytes": table["state bytes"].map(human_bytes)})
+        shown = shown.rename(columns={"state bytes": "optimizer state"})
+        footnote = f"{budget_line(group, budget)} {footnote}"
+        print(f"\n== budget: {budget}")
+        print(shown.to_markdown(index=False))
+        print(footnote)
+        caption = f"Adafactor ablation (Shazeer & Stern 2018, Table 2 layout), {budget} budget"
+        paths += write_table(shown, out, f"table2_{budget}", caption=caption, footnote=footnote, csv=table)
+        what = f"Adafactor ablation on {group['task'].iloc[0]}, {budget} budget: test BLEU per setting"
+        figure = bleu_figure(group, what)
+        paths += save(figure, out, f"bleu_{budget}")
+    return paths
 
 
 def trajectories(out: Path, runs, metrics) -> list[Path]:
@@ -135,8 +148,7 @@ def render(cfg: DictConfig) -> list[Path]:
     if cfg.report.kind == "trajectories":
         if len(tasks) > 1:
             raise OptbenchError(
-                f"report=trajectories draws one 2-D function; the runs hold {tasks}: choose one with "
-                f"filters.task=NAME."
+                f"report=trajectories draws one 2-D function; the runs hold {tasks}: choose one with filters.task=NAME."
             )
         return trajectories(Path(cfg.out_root) / (cfg.report.name or f"trajectories_{tasks[0]}"), runs, metrics)
     paths = []

@@ -43,6 +43,11 @@ class Task(ABC):
         self.seed = seed
         self.higher_is_better = higher_is_better(cfg)  # the config's declaration wins over the class default
 
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Raise OptbenchError on a bad task-specific setting (called before anything is loaded or trained)."""
+        return None  # most tasks need no checks beyond the runner's
+
     @abstractmethod
     def load(self) -> None:
         """Read and check the data; raise OptbenchError on a missing or malformed source. Called before training."""

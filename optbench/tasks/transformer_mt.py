@@ -17,17 +17,34 @@ from sacrebleu.metrics import BLEU, CHRF
 from torch import nn
 from tqdm.auto import tqdm
 
+from optbench.errors import OptbenchError
 from optbench.tasks.base import Batch, Task
 from optbench.tasks.batching import pad, token_batches
 from optbench.tasks.decoding import beam_search, greedy_decode, max_output_len
 from optbench.tasks.parallel_data import load_parallel
 from optbench.tasks.subwords import BOS, EOS, PAD, load_or_train_tokenizer
-from optbench.tasks.transformer import Seq2SeqTransformer
+from optbench.tasks.transformer import ATTENTION_KERNELS, Seq2SeqTransformer
 
 
 class TransformerMT(Task):
     unit = "tokens"
     metric = "bleu"
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        kernel = cfg.model.get("attention", "auto")
+        if kernel != "auto" and kernel not in ATTENTION_KERNELS:
+            raise OptbenchError(
+                f"task.model.attention={kernel!r} is not an attention kernel; choose auto (math on the CPU, "
+                f"PyTorch's choice on CUDA), {', '.join(ATTENTION_KERNELS)}."
+            )
+        for key, low in (("val_beam", 0), ("beam", 1)):
+            value = cfg.eval.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise OptbenchError(
+                    f"task.eval.{key}={value!r} must be an integer >= {low} (1 = greedy"
+                    + (", 0 = validation loss only, no decoding)." if low == 0 else ", more = beam search).")
+                )
 
     def load(self) -> None:
         cfg = self.cfg
@@ -122,11 +139,16 @@ class TransformerMT(Task):
         }
 
     def evaluate(self, model: nn.Module, final: bool = False) -> dict[str, Any]:
-        """Validation loss, and BLEU/chrF of the validation set (or, when ``final``, of the test set with beam)."""
+        """Validation loss, and BLEU/chrF of the validation set (or, when ``final``, of the test set with beam).
+
+        ``eval.val_beam: 0`` skips decoding the validation set (loss only)."""
         model.eval()
         ev = self.cfg.eval
         result: dict[str, Any] = {"eval_loss": self.token_nll(model, "val")}
         split, beam = ("test", ev.beam) if final else ("val", ev.val_beam)
+        if not beam:  # val_beam: 0 = validation loss only (no decoding during training)
+            model.train()
+            return result
         src, refs = self.data[split]
         start = time.perf_counter()
         hyps = self.translate(model, src, beam=beam, desc=f"{split} beam={beam}")

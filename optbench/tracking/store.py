@@ -15,6 +15,11 @@ Replacing a record is two renames (old record aside, new one in); a crash betwee
 and the next ``RunStore`` opened on the folder finishes the job (or puts the old record back), then removes
 anything else a crash left there.
 
+Records are portable: they hold no host name, and the folders a run was given (``data_root``, ``store_dir``,
+``cache_dir``, ``logger.dir``, the W&B run folder) are written relative to the directory the run was launched from
+(``portable_config``), so a committed store says nothing about the machine it was made on. ``summary`` adds the
+record's own folder (``record_dir``) when it reads one.
+
 A record that cannot be read (empty or corrupt JSON, truncated Parquet, a missing file) counts as absent: resume
 redoes it, and reports skip it and list it (``load_summaries(..., skipped=...)``).
 """
@@ -68,6 +73,29 @@ class StoreError(OptbenchError):
     """The store cannot be written (read-only, not a folder, disk full)."""
 
 
+# Config keys that hold a folder on the machine that ran: stored relative to the launch directory.
+LOCATION_KEYS = (("data_root",), ("store_dir",), ("cache_dir",), ("logger", "dir"), ("task", "data_dir"))
+
+
+def portable_path(path: str | os.PathLike | None, start: str | os.PathLike | None = None) -> str | None:
+    """``path`` relative to ``start`` (default: the working directory), so no machine's layout is recorded."""
+    if path is None:
+        return None
+    return os.path.relpath(os.path.abspath(path), os.path.abspath(start or os.getcwd()))
+
+
+def portable_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a resolved config with its LOCATION_KEYS made relative (see ``portable_path``)."""
+    out = json.loads(json.dumps(config, default=str))
+    for keys in LOCATION_KEYS:
+        node = out
+        for key in keys[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(keys[-1]), str):
+            node[keys[-1]] = portable_path(node[keys[-1]])
+    return out
+
+
 def run_id(config: dict[str, Any]) -> str:
     """Deterministic id: '<task>-<optimizer>-<12 hex of the config hash>' over identity keys only."""
     identity = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
@@ -117,9 +145,9 @@ class RunStore:
         return path
 
     def summary(self, rid: str) -> dict[str, Any] | None:
-        """The stored summary of ``rid``; None when there is no readable, whole record."""
+        """The stored summary of ``rid`` with its ``record_dir``; None when there is no readable, whole record."""
         record = read_record(self.run_dir(rid))
-        return record[1] if record is not None else None
+        return {**record[1], "record_dir": str(self.run_dir(rid))} if record is not None else None
 
     def is_complete(self, rid: str) -> bool:
         summary = self.summary(rid)
