@@ -216,13 +216,15 @@ def test_table2_experiment_end_to_end_on_the_tiny_task(tmp_path, data_root):
         timeout=300,
     )
     assert report.returncode == 0, report.stderr
-    table = pd.read_csv(tmp_path / "results/adafactor_table2/table2.csv")
+    out = tmp_path / "results/adafactor_table2"
+    assert (out / "store/runs").is_dir() and (out / "bleu_full.png").is_file()  # the experiment's own store
+    table = pd.read_csv(out / "table2_full.csv")
     assert len(table) == 12 and table["setting"].iloc[0] == "Adam"
     assert table["BLEU (warmup)"].notna().all() and table["BLEU (no warmup)"].notna().all()
     rel = table.set_index("setting").loc["relative step (Adafactor)"]
     adam = table.set_index("setting").loc["Adam"]
     assert rel["state bytes"] < adam["state bytes"] / 10  # factored second moment, no first moment
-    assert "sacreBLEU signature: nrefs:1|case:mixed" in (tmp_path / "results/adafactor_table2/table2.md").read_text()
+    assert "sacreBLEU signature: nrefs:1|case:mixed" in (out / "table2_full.md").read_text()
 
 
 def test_time_to_target_threshold_falls_back_to_the_task_and_tolerates_none():
