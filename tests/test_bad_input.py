@@ -95,6 +95,9 @@ BAD = [
     (["task=transformer_mt_tiny", "task.data_dir={mt}", "MT_CORRUPT_GZ"], r"cannot read .*train.de.gz.*corrupt"),
     (["task=transformer_mt_tiny", "task.data_dir={mt}", "MT_EMPTY_TRAIN"], r"split 'train' is empty"),
     (["task=transformer_mt_tiny", "task.data_dir={mt}", "task.src=xx"], r"task.src='xx'.*choose two"),
+    (["task=transformer_mt_tiny", "task.model.attention=fast"], r"task.model.attention='fast'.*auto.*math, flash"),
+    (["task=transformer_mt_tiny", "task.eval.val_beam=-1"], r"task.eval.val_beam=-1 .*integer >= 0.*loss only"),
+    (["task=transformer_mt_tiny", "task.eval.beam=0"], r"task.eval.beam=0 .*integer >= 1.*beam search"),
     # the store
     (["store_dir={file}"], r"results store .* cannot be written \(a file is in the way"),
 ]
