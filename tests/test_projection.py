@@ -1,0 +1,99 @@
+"""Projected (fake tensors) and measured (real tensors) memory of one training step agree, category by category."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from optbench.memtrack import CATEGORIES, measure_step
+from optbench.precision import PRECISIONS
+from optbench.projection import project_step
+from optbench.tasks.transformer import Seq2SeqTransformer
+
+
+def mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
+def mlp_batch():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(32, 784, generator=g), torch.randint(0, 10, (32,), generator=g)
+
+
+def mlp_loss(model, batch):
+    return F.cross_entropy(model(batch[0]), batch[1])
+
+
+def mt():
+    torch.manual_seed(0)
+    return Seq2SeqTransformer(1000, 0, d_model=64, heads=4, enc_layers=2, dec_layers=2, ffn=128, dropout=0.0)
+
+
+def mt_batch():
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(4, 1000, (16, 12), generator=g), torch.randint(4, 1000, (16, 13), generator=g)
+
+
+def mt_loss(model, batch):
+    src, tgt = batch
+    return F.cross_entropy(model(src, tgt[:, :-1]).flatten(0, 1), tgt[:, 1:].flatten())
+
+
+def measured(build, build_opt, make_batch, loss, precision):
+    model = precision.prepare_model(build())
+    opt = build_opt(model.parameters())
+    batch = make_batch()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with precision.autocast(torch.device("cpu")):
+            value = loss(model, batch)
+        value.backward()
+        opt.step()
+
+    step()
+    return measure_step(step, model, opt, torch.device("cpu"))
+
+
+OPTIMIZERS = {
+    "adam_foreach": lambda p: torch.optim.Adam(p, foreach=True),
+    "adam_fused": lambda p: torch.optim.Adam(p, fused=True),
+    "sgd_momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+    "adagrad": lambda p: torch.optim.Adagrad(p),
+}
+
+
+FAST = [("mlp", name, "fp32") for name in sorted(OPTIMIZERS)] + [
+    ("mt", "adam_foreach", precision) for precision in ("fp32", "bf16-mixed", "bf16")
+]
+FULL = [
+    (model, name, precision)
+    for model in ("mlp", "mt")
+    for name in sorted(OPTIMIZERS)
+    for precision in ("fp32", "bf16-mixed", "bf16")
+    if (model, name, precision) not in FAST and not (name == "adam_fused" and precision == "bf16")
+]  # torch's fused CPU Adam takes no bfloat16 parameters
+
+
+def check(model, opt_name, precision):
+    build, make_batch, loss = {"mlp": (mlp, mlp_batch, mlp_loss), "mt": (mt, mt_batch, mt_loss)}[model]
+    args = (build, OPTIMIZERS[opt_name], make_batch, loss, PRECISIONS[precision])
+    real, fake = measured(*args), project_step(*args)
+    for category in CATEGORIES:
+        assert fake.at_peak[category] == pytest.approx(real.at_peak[category], rel=0.02, abs=1024), category
+    assert fake.peak == pytest.approx(real.peak, rel=0.02)
+    assert fake.step_transient == pytest.approx(real.step_transient, rel=0.02, abs=1024)
+
+
+@pytest.mark.parametrize(("model", "opt_name", "precision"), FAST)
+def test_projection_equals_measurement_in_every_category(model, opt_name, precision):
+    check(model, opt_name, precision)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "opt_name", "precision"), FULL)
+def test_projection_equals_measurement_for_every_optimizer_and_precision(model, opt_name, precision):
+    check(model, opt_name, precision)
