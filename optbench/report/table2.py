@@ -56,11 +56,10 @@ def settings(row: pd.Series) -> dict[str, str]:
 def _bleu_cell(runs: pd.DataFrame) -> str:
     if runs.empty:
         return "-"
-    done = runs[runs["status"] == "finished"]["final_metric"].astype(float)
-    diverged = int((runs["status"] == "diverged").sum())
-    if done.empty:
+    mean, std, done, diverged = _bleu_values(runs)
+    if not done:
         return "diverged"
-    cell = f"{done.mean():.1f}" if len(done) == 1 else f"{done.mean():.1f} ± {done.std(ddof=1):.1f}"
+    cell = f"{mean:.1f}" if done == 1 else f"{mean:.1f} ± {std:.1f}"
     return cell + (f" ({diverged} diverged)" if diverged else "")
 
 
