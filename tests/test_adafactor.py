@@ -10,6 +10,7 @@ import torch
 
 from optbench.optim import Adafactor, _native
 from optbench.optim import adafactor as adafactor_module
+from optbench.optim.adafactor import _step_size
 
 SHAPES = [(12, 7), (9,), (3, 5, 4)]  # matrix, vector, rank-3 (factored over the last two dims)
 
@@ -89,6 +90,7 @@ def paper_adafactor(
     eps,
     factored,
     weight_decay,
+    rho_decay_start=None,
 ):
     """Algorithms 4/5 of Shazeer & Stern (2018), written with the paper's row/column *sums*."""
     eps1, eps2 = eps
@@ -96,7 +98,10 @@ def paper_adafactor(
     R, C, V, M = {}, {}, {}, {}
     for t, step_grads in enumerate(grads, start=1):
         for i, G in enumerate(step_grads):
-            if relative_step:
+            if relative_step and rho_decay_start is not None:  # the same shape on a time scale of T steps
+                T = rho_decay_start
+                rho = lr * min(t / T if warmup_init else 1.0, math.sqrt(T / t))
+            elif relative_step:
                 rho = min(1e-6 * t if warmup_init else lr, 1 / math.sqrt(t))
             else:
                 rho = lr
@@ -147,6 +152,8 @@ SWITCHES = [
     {"relative_step": False, "lr": 3e-2},
     {"relative_step": False, "scale_parameter": False, "lr": 1e-3},
     {"warmup_init": True},
+    {"rho_decay_start": 2},
+    {"rho_decay_start": 3, "warmup_init": True, "lr": 0.1},
     {"beta2": 0.999},
     {
         "beta2": 0.9,
@@ -351,6 +358,8 @@ def test_factored_state_is_rows_plus_cols():
         ({"clip_threshold": 0.0}, "clip_threshold"),
         ({"eps": (1e-30,)}, "eps"),
         ({"warmup_init": True, "relative_step": False}, "warmup_init"),
+        ({"rho_decay_start": 0}, "rho_decay_start"),
+        ({"rho_decay_start": 1.5}, "rho_decay_start"),
         ({"fused": "yes"}, "fused"),
         ({"fused": True, "foreach": False}, "two different implementations"),
     ],
@@ -358,6 +367,17 @@ def test_factored_state_is_rows_plus_cols():
 def test_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Adafactor([torch.zeros(2, requires_grad=True)], **kwargs)
+
+
+@pytest.mark.parametrize("warmup_init", [False, True])
+def test_rho_decay_start_of_ten_thousand_steps_is_the_papers_relative_step(warmup_init):
+    """At lr 1e-2 the paper's min(1e-2 or 1e-6 t, 1/sqrt(t)) turns at t = 10^4; a shorter T compresses that shape."""
+    for t in (1, 2, 37, 9_999, 10_000, 10_001, 250_000):
+        paper = min(1e-6 * t if warmup_init else 1e-2, 1 / math.sqrt(t))
+        assert _step_size(1e-2, t, True, warmup_init, 10_000) == pytest.approx(paper, rel=1e-12)
+    assert _step_size(2e-3, 150, True, warmup_init, 150) == pytest.approx(2e-3)  # the peak, at T
+    assert _step_size(2e-3, 600, True, warmup_init, 150) == pytest.approx(1e-3)  # then lr sqrt(T/t)
+    assert _step_size(2e-3, 75, True, True, 150) == pytest.approx(1e-3)  # a linear ramp before T
 
 
 def test_relative_step_marks_itself_self_scheduled():

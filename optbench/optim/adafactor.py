@@ -5,6 +5,7 @@ For a parameter :math:`X` with gradient :math:`G_t` at step :math:`t`:
 .. math::
     \rho_t &= \min(\text{lr}, 1/\sqrt{t})  \quad (\text{relative\_step})
              \quad\text{or}\quad \min(10^{-6} t, 1/\sqrt{t}) \quad (\text{warmup\_init})
+             \quad\text{or, with rho\_decay\_start } T:\ \text{lr}\,\min(1 \text{ or } t/T, \sqrt{T/t})
              \quad\text{else}\quad \rho_t = \text{lr} \\
     \alpha_t &= \max(\epsilon_2, \mathrm{RMS}(X_{t-1}))\,\rho_t \quad(\text{scale\_parameter})
              \quad\text{else}\quad \alpha_t = \rho_t \\
@@ -58,10 +59,13 @@ from optbench.optim._steps import advance_and_bucket, dense_alike
 __all__ = ["Adafactor", "adafactor"]
 
 
-def _step_size(lr: float, step: int, relative_step: bool, warmup_init: bool) -> float:
-    """rho_t: the relative step size min(lr or 1e-6 t, 1/sqrt(t)), or the external lr."""
+def _step_size(lr: float, step: int, relative_step: bool, warmup_init: bool, decay_start: int | None = None) -> float:
+    """rho_t: the relative step size min(lr or 1e-6 t, 1/sqrt(t)), or with ``decay_start`` T the same shape on T's
+    time scale, lr * min(t/T or 1, sqrt(T/t)); or the external lr."""
     if not relative_step:
         return lr
+    if decay_start is not None:
+        return lr * min(step / decay_start if warmup_init else 1.0, math.sqrt(decay_start / step))
     cap = 1e-6 * step if warmup_init else lr
     return min(cap, 1.0 / math.sqrt(step))
 
@@ -88,6 +92,7 @@ class Adafactor(Optimizer):
         relative_step: bool = True,
         scale_parameter: bool = True,
         warmup_init: bool = False,
+        rho_decay_start: int | None = None,
         beta1: float | None = None,
         beta2: float | None = None,
         decay_rate: float = -0.8,
@@ -117,6 +122,12 @@ class Adafactor(Optimizer):
             raise ValueError(f"Invalid weight_decay: {weight_decay} (must be >= 0)")
         if warmup_init and not relative_step:
             raise ValueError("warmup_init=True requires relative_step=True")
+        if rho_decay_start is not None and (
+            isinstance(rho_decay_start, bool) or not isinstance(rho_decay_start, int) or rho_decay_start < 1
+        ):
+            raise ValueError(
+                f"Invalid rho_decay_start: {rho_decay_start!r} (must be a whole number of steps >= 1, or None)"
+            )
         if fused is not None and not isinstance(fused, bool):
             raise ValueError(f"Invalid fused: {fused!r} (must be True, False or None)")
         if fused and foreach is False:
@@ -126,6 +137,7 @@ class Adafactor(Optimizer):
             relative_step=relative_step,
             scale_parameter=scale_parameter,
             warmup_init=warmup_init,
+            rho_decay_start=rho_decay_start,
             beta1=beta1,
             beta2=beta2,
             decay_rate=decay_rate,
@@ -143,6 +155,7 @@ class Adafactor(Optimizer):
         super().__setstate__(state)
         for group in self.param_groups:
             group.setdefault("fused", None)
+            group.setdefault("rho_decay_start", None)
 
     def prepare(self) -> None:
         """Build or load the C++ kernel now if a step would use it, so the first step does not (the runner calls
@@ -225,6 +238,7 @@ class Adafactor(Optimizer):
                 relative_step=group["relative_step"],
                 scale_parameter=group["scale_parameter"],
                 warmup_init=group["warmup_init"],
+                rho_decay_start=group["rho_decay_start"],
                 beta1=group["beta1"],
                 beta2=group["beta2"],
                 decay_rate=group["decay_rate"],
@@ -251,6 +265,7 @@ def adafactor(
     relative_step: bool,
     scale_parameter: bool,
     warmup_init: bool,
+    rho_decay_start: int | None = None,
     beta1: float | None,
     beta2: float | None,
     decay_rate: float,
@@ -266,6 +281,7 @@ def adafactor(
         relative_step=relative_step,
         scale_parameter=scale_parameter,
         warmup_init=warmup_init,
+        rho_decay_start=rho_decay_start,
         beta1=beta1,
         beta2=beta2,
         decay_rate=decay_rate,
@@ -294,6 +310,7 @@ def _single_tensor_adafactor(
     relative_step,
     scale_parameter,
     warmup_init,
+    rho_decay_start,
     beta1,
     beta2,
     decay_rate,
@@ -307,7 +324,7 @@ def _single_tensor_adafactor(
     ):
         step_t += 1
         step = int(step_t.item())
-        rho = _step_size(lr, step, relative_step, warmup_init)
+        rho = _step_size(lr, step, relative_step, warmup_init, rho_decay_start)
         beta2_t = _beta2(step, beta2, decay_rate)
 
         alpha = torch.as_tensor(rho, dtype=p.dtype, device=p.device)
@@ -351,6 +368,7 @@ def _multi_tensor_adafactor(
     relative_step,
     scale_parameter,
     warmup_init,
+    rho_decay_start,
     beta1,
     beta2,
     decay_rate,
@@ -364,7 +382,7 @@ def _multi_tensor_adafactor(
     scratch = _Scratch()
     for step, idx in advance_and_bucket(steps).items():
         k = _StepConstants(
-            rho=_step_size(lr, step, relative_step, warmup_init),
+            rho=_step_size(lr, step, relative_step, warmup_init, rho_decay_start),
             one_minus_beta2=1.0 - _beta2(step, beta2, decay_rate),
             scale_parameter=scale_parameter,
             beta1=beta1,
