@@ -97,7 +97,11 @@ def table2_report(out: Path, runs) -> list[Path]:
         print(footnote)
         caption = f"Adafactor ablation (Shazeer & Stern 2018, Table 2 layout), {budget} budget"
         paths += write_table(shown, out, f"table2_{budget}", caption=caption, footnote=footnote, csv=table)
-        what = f"Adafactor ablation on {group['task'].iloc[0]}, {budget} budget: test BLEU per setting"
+        seeds = group["seed"].nunique()
+        spread = f"{seeds} seeds; bars: mean, whiskers: ±1 std" if seeds > 1 else "one seed"
+        what = (
+            f"Adafactor ablation on {group['task'].iloc[0]}, {budget} budget: test BLEU per setting (beam 4; {spread})"
+        )
         figure = bleu_figure(group, what)
         paths += save(figure, out, f"bleu_{budget}")
     return paths
