@@ -6,30 +6,54 @@ and every operator runs its shape logic only; ``MemTracker`` counts the storages
 So the projection runs the model's own forward, the loss, autograd's backward and the optimizer's own ``step``
 code, and needs no formula per optimizer or per layer: what it reports is what the real step would allocate, by
 the same accounting (``tests/test_projection.py`` checks the two agree on models that fit).
+
+The forward and backward passes are run once for all optimizers: an optimizer takes part in them only through
+its resident state, which they do not touch. A training step's peak is then the larger of the passes' peak plus
+that state, and the optimizer step's own peak (parameters, gradients, state, its temporaries) plus whatever the
+passes left alive; both are measured, each optimizer's step on the gradients the backward pass made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 from torch import Tensor, nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.optim import Optimizer
 
-from optbench.memtrack import StepMemory, measure_step
+from optbench.memtrack import CATEGORIES, StepMemory, measure_step
 from optbench.precision import Precision
 
+BuildOptimizer = Callable[[Iterable[Tensor]], Optimizer]
 
-def project_step(
+
+def combine(passes: StepMemory, step: StepMemory) -> StepMemory:
+    """One training step from its parts: ``passes`` (forward and backward with no optimizer state resident) and
+    ``step`` (the optimizer step alone, its state resident)."""
+    state = step.resident["state"]
+    left = {c: v for c, v in passes.resident.items() if c not in ("params", "grads")}  # alive after backward
+    during_passes = passes.peak + state
+    during_step = step.peak + sum(left.values())
+    if during_passes >= during_step:
+        at_peak = {**passes.at_peak, "state": passes.at_peak["state"] + state}
+    else:
+        at_peak = {c: step.at_peak[c] + left.get(c, 0) for c in CATEGORIES}
+    resident = {c: step.resident[c] + left.get(c, 0) for c in CATEGORIES}
+    return StepMemory(max(during_passes, during_step), at_peak, step.step_transient, resident)
+
+
+def project_steps(
     build_model: Callable[[], nn.Module],
-    build_optimizer: Callable[[Iterable[Tensor]], Optimizer],
+    optimizers: Mapping[str, BuildOptimizer],
     make_batch: Callable[[], tuple[Tensor, ...]],
     loss: Callable[[nn.Module, tuple[Tensor, ...]], Tensor],
     precision: Precision,
     device: torch.device | None = None,
-) -> StepMemory:
-    """The StepMemory of the second training step (the first creates the optimizer state), on fake tensors."""
+    inspect: Callable[[str, Optimizer], None] | None = None,
+) -> dict[str, StepMemory]:
+    """The StepMemory of a training step once the optimizer state exists (the second step on), per optimizer,
+    on fake tensors; ``inspect(name, optimizer)`` sees each optimizer after its measured step."""
     device = device or torch.device("cpu")
     dtype = torch.get_default_dtype()
     try:
@@ -39,18 +63,37 @@ def project_step(
             with torch.device(device):
                 model = build_model()
             torch.set_default_dtype(dtype)
-            optimizer = build_optimizer(model.parameters())
             with torch.device(device):
                 batch = make_batch()
 
-            def step() -> None:
-                optimizer.zero_grad(set_to_none=True)
+            def passes() -> None:
+                for p in model.parameters():
+                    p.grad = None
                 with precision.autocast(device):
                     value = loss(model, batch)
                 value.backward()
-                optimizer.step()
 
-            step()
-            return measure_step(step, model, optimizer, device)
+            measured_passes = measure_step(passes, model, None, device)
+            out = {}
+            for name, build_optimizer in optimizers.items():
+                optimizer = build_optimizer(model.parameters())
+                optimizer.step()  # the first step creates the state
+                out[name] = combine(measured_passes, measure_step(optimizer.step, model, optimizer, device))
+                if inspect is not None:
+                    inspect(name, optimizer)
+                del optimizer
+            return out
     finally:
         torch.set_default_dtype(dtype)
+
+
+def project_step(
+    build_model: Callable[[], nn.Module],
+    build_optimizer: BuildOptimizer,
+    make_batch: Callable[[], tuple[Tensor, ...]],
+    loss: Callable[[nn.Module, tuple[Tensor, ...]], Tensor],
+    precision: Precision,
+    device: torch.device | None = None,
+) -> StepMemory:
+    """``project_steps`` for one optimizer."""
+    return project_steps(build_model, {"": build_optimizer}, make_batch, loss, precision, device)[""]

@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from optbench import memtrack
 from optbench.config import resolve_device, validate
 from optbench.divergence import DEFAULT_MAX_LOSS_FACTOR, Diverged, DivergenceGuard
 from optbench.errors import OptbenchError
@@ -28,6 +29,7 @@ from optbench.optim import build_optimizer
 from optbench.precision import resolve_precision
 from optbench.schedules import build_scheduler
 from optbench.tasks import Task, build_task
+from optbench.tasks.base import Batch
 from optbench.timing import StepTimer
 from optbench.tracking.store import RunStore, StoreError, portable_config, portable_path, run_id
 from optbench.tracking.summary import write_marker
@@ -181,6 +183,21 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     return {**summary, "record_dir": str(store.run_dir(rid))}
 
 
+def probe_step(task: Task, model, optimizer, batch: Batch, precision, device: torch.device):
+    """One training step under the memory tracker: (its loss, its StepMemory)."""
+    out = {}
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with precision.autocast(device):
+            out["loss"] = task.loss(model, batch)
+        out["loss"].backward()
+        optimizer.step()
+
+    measured = memtrack.measure_step(step, model, optimizer, device)
+    return out["loss"], measured
+
+
 def train(
     task: Task,
     model: torch.nn.Module,
@@ -201,6 +218,8 @@ def train(
     eval_every = cfg.task.get("eval_every")
     start = time.perf_counter()
     eval_s = 0.0
+    probe_steps = set(cfg.get("memory_probe_steps") or []) if memtrack.available() else set()
+    probe_s, memory = 0.0, None
     step, epoch = 0, 0
     window: list[torch.Tensor] = []  # train losses since the last record, still on the device: no per-step sync
     last_train_loss = None
@@ -212,7 +231,7 @@ def train(
             "step": at,
             "epoch": epoch,
             "wall_s": time.perf_counter() - start,
-            "train_s": time.perf_counter() - start - eval_s,
+            "train_s": time.perf_counter() - start - eval_s - probe_s,
             **row,
         }
         metrics.append(row)
@@ -242,18 +261,25 @@ def train(
         while step < steps:
             epoch_start = step
             for batch in task.train_batches(epoch):
-                t0 = timer.mark()
-                optimizer.zero_grad(set_to_none=True)
-                with precision.autocast(device):
-                    loss = task.loss(model, batch)
-                loss.backward()
-                t1 = timer.mark()
-                optimizer.step()
-                t2 = timer.mark()
+                probed = step + 1 in probe_steps
+                if probed:  # the same step, under the memory tracker; neither timed nor counted as training time
+                    t = time.perf_counter()
+                    loss, measured = probe_step(task, model, optimizer, batch, precision, device)
+                    memory = measured if memory is None or measured.peak > memory.peak else memory
+                    probe_s += time.perf_counter() - t
+                else:
+                    t0 = timer.mark()
+                    optimizer.zero_grad(set_to_none=True)
+                    with precision.autocast(device):
+                        loss = task.loss(model, batch)
+                    loss.backward()
+                    t1 = timer.mark()
+                    optimizer.step()
+                    t2 = timer.mark()
                 if scheduler is not None:
                     scheduler.step()
                 step += 1
-                if step > skip:
+                if step > skip and not probed:
                     timer.add(t0, t1, t2, batch.size)
                 window.append(loss.detach())
                 guard.observe(loss, step)
@@ -307,8 +333,10 @@ def train(
         "final_train_loss": last_train_loss,
         "final_metric": final.get(task.metric),
         **{f"final_{k}": v for k, v in final.items() if isinstance(v, (int, float, str))},
-        "train_time_s": time.perf_counter() - start - eval_s,
+        "train_time_s": time.perf_counter() - start - eval_s - probe_s,
         "eval_time_s": eval_s,
+        "memory_probe_s": probe_s,
+        **(memory.record() if memory is not None else {}),
         **throughput,
         "throughput": throughput[f"{task.unit}_per_s"],
     }

@@ -6,6 +6,7 @@
     python scripts/bench.py bandwidth    # each optimizer's step time vs (bytes it must move / STREAM bandwidth)
     python scripts/bench.py decode       # incremental greedy decoding vs re-running the decoder on the prefix
     python scripts/bench.py precision    # MT training tokens/s per precision and attention kernel / fp32
+    python scripts/bench.py memprobe     # runner throughput with the memory probe (steps 2, 3) / without it
     python scripts/bench.py all
 
 Each prints its inputs (shapes, dtype, threads, torch version, foreach flags) and its ratios. CUDA is used when
@@ -25,7 +26,7 @@ from pathlib import Path
 import torch
 
 from optbench.optim import Adafactor, AdaX, available_optimizers
-from optbench.report.memory_table import MODELS
+from optbench.report.model_zoo import available_models, load_model
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -56,7 +57,7 @@ def timed(fn, repeats: int, warmup: int = 1) -> float:
 
 def shapes_of(model_name: str) -> list[torch.Size]:
     with torch.device("meta"):
-        return [p.shape for p in MODELS[model_name]().parameters()]
+        return [p.shape for p in load_model(model_name).build().parameters()]
 
 
 def make_params(shapes, seed=0):
@@ -337,6 +338,56 @@ def bench_harness(args) -> dict[str, float]:
     return out
 
 
+def bench_memprobe(args) -> dict[str, float]:
+    """The runner with its memory probe (memory_probe_steps=[2, 3]) vs without ([]), same config, back to back;
+    two runs without it in the same round give the noise to compare with (an A/A ratio)."""
+    from hydra import compose, initialize_config_dir
+
+    from optbench.paths import config_dir
+    from optbench.runner import run
+
+    header(f"Memory probe overhead: runner throughput with the probe / without (MNIST MLP, {args.steps} steps)")
+    data_root = os.environ.get("OPTBENCH_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    tmp = tempfile.mkdtemp(prefix="optbench-bench-")
+    out, noise = {}, {}
+    for name in args.optimizers or available_optimizers():
+        configs = {}
+        for probe in ("[2,3]", "[]"):
+            overrides = [
+                f"optimizer={name}",
+                f"task.max_steps={args.steps}",
+                f"data_root={data_root}",
+                f"store_dir={tmp}/store",
+                f"cache_dir={tmp}/cache",
+                f"logger.dir={tmp}/outputs",
+                "logger.mode=disabled",
+                "force=true",
+                f"memory_probe_steps={probe}",
+            ]
+            with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+                configs[probe] = compose("config", overrides=overrides)
+        ratios, same, probe_s = [], [], []
+        for r in range(args.rounds):  # rotate which goes first, so neither always runs on a warmer machine
+            order = [("on", "[2,3]"), ("off", "[]"), ("off2", "[]")]
+            order = order[r % 3 :] + order[: r % 3]
+            got = {key: run(configs[probe]) for key, probe in order}
+            ratios.append(got["on"]["throughput"] / got["off"]["throughput"])
+            same.append(got["off2"]["throughput"] / got["off"]["throughput"])
+            probe_s.append(got["on"]["memory_probe_s"])
+        out[name], noise[name] = statistics.median(ratios), statistics.median(same)
+        print(
+            f"  {name:10s} with/without probe {out[name]:.3f} ({min(ratios):.3f} to {max(ratios):.3f}); "
+            f"without/without {noise[name]:.3f} ({min(same):.3f} to {max(same):.3f}); median of {args.rounds} rounds; "
+            f"probe {statistics.median(probe_s):.2f} s, outside the training time"
+        )
+    gm = lambda xs: float(torch.tensor(list(xs)).log().mean().exp())  # noqa: E731
+    print(
+        f"  geometric mean over optimizers: with/without {gm(out.values()):.3f}, "
+        f"without/without (the noise) {gm(noise.values()):.3f}"
+    )
+    return out
+
+
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -476,12 +527,14 @@ def bench_decode(args) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=["harness", "adafactor", "adax", "bandwidth", "decode", "precision", "all"])
+    parser.add_argument(
+        "which", choices=["harness", "adafactor", "adax", "bandwidth", "decode", "precision", "memprobe", "all"]
+    )
     parser.add_argument(
         "--models",
         nargs="+",
         default=["transformer_base", "transformer_mt"],
-        choices=sorted(MODELS),
+        choices=available_models(),
         help="parameter shapes for the optimizer benchmarks",
     )
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (median kept)")
@@ -495,7 +548,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=30, help="precision: training batches per round")
     parser.add_argument("--checkpoint", default=None, help="decode: a transformer_mt state_dict (.pt)")
     args = parser.parse_args()
-    todo = ["harness", "adafactor", "adax", "bandwidth", "decode", "precision"] if args.which == "all" else [args.which]
+    todo = (
+        ["harness", "adafactor", "adax", "bandwidth", "decode", "precision", "memprobe"]
+        if args.which == "all"
+        else [args.which]
+    )
     for which in todo:
         globals()[f"bench_{which}"](args)
     sys.stdout.flush()

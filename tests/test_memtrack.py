@@ -73,3 +73,17 @@ def test_on_cuda_the_tracked_peak_matches_max_memory_allocated():
     torch.cuda.synchronize()
     tracked_outside = base - (m.resident["params"] + m.resident["grads"] + m.resident["state"])
     assert m.peak == pytest.approx(torch.cuda.max_memory_allocated() - tracked_outside, rel=0.05)
+
+
+def test_every_run_records_its_peak_by_category_from_steps_two_and_three(make_config, idx_dir):
+    from optbench.runner import run
+
+    small = (f"task.data_dir={idx_dir}", "task.hidden=[16]", "task.batch_size=16")
+    s = run(make_config(*small, "optimizer=adam"))
+    assert s["status"] == "finished" and s["memory_probe_s"] > 0
+    assert s["mem_params_bytes"] == s["param_bytes"] and s["mem_state_bytes"] == s["state_bytes"] > 0
+    assert s["mem_peak_bytes"] == sum(s[f"mem_{c}_bytes"] for c in CATEGORIES)
+    assert s["mem_peak_bytes"] >= s["param_bytes"] + s["state_bytes"]
+    off = run(make_config(*small, "memory_probe_steps=[]", "force=true"))
+    assert "mem_peak_bytes" not in off and off["memory_probe_s"] == 0
+    assert off["run_id"] == s["run_id"]  # the probe measures, it does not change what trains

@@ -9,7 +9,7 @@ from torch import nn
 
 from optbench.memtrack import CATEGORIES, measure_step
 from optbench.precision import PRECISIONS
-from optbench.projection import project_step
+from optbench.projection import project_step, project_steps
 from optbench.tasks.transformer import Seq2SeqTransformer
 
 
@@ -97,3 +97,54 @@ def test_projection_equals_measurement_in_every_category(model, opt_name, precis
 @pytest.mark.parametrize(("model", "opt_name", "precision"), FULL)
 def test_projection_equals_measurement_for_every_optimizer_and_precision(model, opt_name, precision):
     check(model, opt_name, precision)
+
+
+def optbench_optimizers():
+    from optbench.optim import available_optimizers, build_optimizer
+    from optbench.optim.factory import load_optimizer_config
+
+    return {n: (lambda p, n=n: build_optimizer(load_optimizer_config(n), p)) for n in available_optimizers()}
+
+
+def check_all(build, optimizers, make_batch, loss, precision):
+    """project_steps (one forward and backward for all optimizers) against a measured step per optimizer."""
+    fake = project_steps(build, optimizers, make_batch, loss, precision)
+    for name, build_opt in optimizers.items():
+        real = measured(build, build_opt, make_batch, loss, precision)
+        for category in CATEGORIES:
+            assert fake[name].at_peak[category] == pytest.approx(real.at_peak[category], rel=0.02, abs=1024), (
+                name,
+                category,
+            )
+        assert fake[name].peak == pytest.approx(real.peak, rel=0.02), name
+        assert fake[name].step_transient == pytest.approx(real.step_transient, rel=0.02, abs=1024), name
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_one_projection_serves_every_optbench_optimizer(precision):
+    check_all(mlp, optbench_optimizers(), mlp_batch, mlp_loss, PRECISIONS[precision])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp32", "bf16-mixed"])
+def test_transformer_base_at_a_small_batch_projects_as_measured(precision):
+    """The memory report's Transformer-base (63M parameters) at 4 x (16 + 16) tokens instead of its 128 x 32."""
+    from optbench.report.model_zoo import seq2seq_transformer
+
+    zoo = seq2seq_transformer(
+        "transformer_base",
+        "Transformer-base",
+        37000,
+        {"d_model": 512, "heads": 8, "enc_layers": 6, "dec_layers": 6, "ffn": 2048, "dropout": 0.0},
+        4,
+        16,
+        16,
+    )
+    names = ("adam", "adafactor", "sgd")
+    optimizers = {n: b for n, b in optbench_optimizers().items() if n in names}
+
+    def build():
+        torch.manual_seed(0)
+        return zoo.build()
+
+    check_all(build, optimizers, zoo.make_batch, zoo.loss, PRECISIONS[precision])

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from optbench.report.data import load_runs
-from optbench.report.memory_table import gpt2_shapes, memory_table, t5_shapes
+from optbench.report.memory_table import memory_table
+from optbench.report.model_zoo import available_models, load_model, n_parameters
 from optbench.report.table2 import table2
 from optbench.report.tables import summary_table
 from optbench.tracking.store import RunStore
@@ -44,6 +45,8 @@ def fake_run(store, optimizer, lr, seed, final, losses, status="finished", state
         "state_bytes_analytic": state,
         "peak_rss_bytes": 2**30,
         "tensor_bytes": 3 * state,
+        "mem_peak_bytes": 10 * state + 5000,
+        "train_time_s": 10.0 + seed + (5.0 if optimizer == "adam" else 0.0),
         "cuda_max_allocated_bytes": None,
         "sweep": "s",
         "tags": ["t"],
@@ -100,7 +103,7 @@ def test_comparison_report_writes_figures_and_tables(store, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     folder = tmp_path / "results" / "toy"
-    for stem in ("curves", "lr_sensitivity", "memory", "throughput"):
+    for stem in ("pareto", "curves", "lr_sensitivity", "memory", "throughput"):
         assert (folder / f"{stem}.png").stat().st_size > 10_000 and (folder / f"{stem}.pdf").is_file()
     assert "0.93 ± 0.042 (n=2)" in (folder / "summary.md").read_text()
     assert r"$\pm$" in (folder / "summary.tex").read_text()
@@ -117,26 +120,43 @@ def test_comparison_report_writes_figures_and_tables(store, tmp_path):
     assert missing.returncode == 2 and "no finished or diverged runs" in missing.stderr
 
 
+def test_pareto_front_follows_the_tasks_direction():
+    from optbench.report.figures import pareto_front
+
+    cost, accuracy = [1.0, 2.0, 3.0, 2.5], [0.5, 0.9, 0.95, 0.8]  # the 4th costs more than the 2nd and is worse
+    assert pareto_front(cost, accuracy, higher_is_better=True) == [0, 1, 2]
+    assert pareto_front(cost, accuracy, higher_is_better=False) == [0]  # lower is better: the cheapest wins outright
+    assert pareto_front([1.0, 1.0], [0.7, 0.7], higher_is_better=True) == [0, 1]  # ties beat neither
+
+
 def test_reference_model_sizes():
-    n_gpt2 = sum(np.prod(s) for s in gpt2_shapes().values())
-    n_t5 = sum(np.prod(s) for s in t5_shapes().values())
-    assert n_gpt2 == pytest.approx(1.558e9, rel=1e-3)  # GPT-2 XL: 1.5B
-    assert n_t5 == pytest.approx(11.3e9, rel=1e-2)  # T5-11B
+    counts = {name: n_parameters(load_model(name)) for name in available_models()}
+    assert counts["mnist_mlp"] == 784 * 1000 + 1000 * 500 + 500 * 100 + 100 * 10 + 1000 + 500 + 100 + 10
+    assert counts["transformer_mt"] == 7_578_624  # tasks/transformer_mt/README.md
+    assert counts["gpt2_xl"] == pytest.approx(1.558e9, rel=1e-3)  # GPT-2 XL: 1.5B
+    assert counts["llama_7b"] == pytest.approx(6.74e9, rel=1e-3)  # LLaMA-7B
+    assert counts["t5_11b"] == pytest.approx(11.3e9, rel=1e-2)  # T5-11B
 
 
-def test_memory_table_measures_on_meta_without_allocating():
-    table = memory_table(["mnist_mlp", "gpt2_xl"], ["adam", "adafactor", "sgd"])
-    assert (table["state bytes"] == table["analytic bytes"]).all()
-    big = table[table["model"] == "gpt2_xl"].set_index("optimizer")
-    assert (big["measured on"] == "meta").all()
-    assert big.loc["adam", "state / params"] == pytest.approx(2.0, rel=1e-6)
-    assert big.loc["adafactor", "state / params"] < 0.01  # O(rows + cols) per matrix
-    assert big.loc["sgd", "state bytes"] == 0
-    small = table[table["model"] == "mnist_mlp"].set_index("optimizer")
+def test_memory_table_projects_a_billion_parameter_step_without_allocating():
+    table = memory_table(["mnist_mlp", "gpt2_xl"], ["adam", "adafactor", "sgd"], ["fp32"])
+    assert (table["resident_state_bytes"] == table["analytic_state_bytes"]).all()
+    big = table[(table["model"] == "gpt2_xl") & (table["precision"] == "fp32")].set_index("optimizer")
+    n = 1_557_611_200
+    assert big["params_bytes"].to_numpy() == pytest.approx(4 * n, rel=1e-6)
+    assert big.loc["adam", "state_per_param_bytes"] == pytest.approx(2.0, rel=1e-6)
+    assert big.loc["adafactor", "state_per_param_bytes"] < 0.01  # O(rows + cols) per matrix
+    assert big.loc["sgd", "resident_state_bytes"] == 0
+    assert (big["activations_bytes"] > 10 * 2**30).all()  # 8 x 1024 tokens through 48 layers
+    # the same forward and backward for every optimizer: the peaks differ by the state (or the step's own peak)
+    assert big.loc["adam", "peak_bytes"] - big.loc["sgd", "peak_bytes"] == pytest.approx(8 * n, rel=1e-3)
+    half = memory_table(["mnist_mlp"], ["adam"], ["bf16"]).set_index("optimizer")
+    assert half.loc["adam", "resident_state_bytes"] == 2 * 2 * 1_336_610 + 4 * 8  # two bf16 slots, 8 step counts
+    small = table[(table["model"] == "mnist_mlp") & (table["precision"] == "fp32")].set_index("optimizer")
     # factored: rows + cols for each of the four weight matrices, full for the biases, one float32 step each
     rows_cols = (1000 + 784) + (500 + 1000) + (100 + 500) + (10 + 100)
     biases = 1000 + 500 + 100 + 10
-    assert small.loc["adafactor", "state bytes"] == 4 * (rows_cols + biases) + 8 * 4
+    assert small.loc["adafactor", "resident_state_bytes"] == 4 * (rows_cols + biases) + 8 * 4
 
 
 def test_table2_layout_from_runs():

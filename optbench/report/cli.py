@@ -36,6 +36,7 @@ def comparison(cfg: DictConfig, out: Path, runs, metrics) -> list[Path]:
 
     target = time_to_target_threshold(cfg.target, runs)
     paths = []
+    paths += save(figures.pareto(runs), out, "pareto")
     paths += save(figures.curves(runs, metrics), out, "curves")
     paths += save(figures.lr_sensitivity(runs), out, "lr_sensitivity")
     paths += save(figures.memory(runs), out, "memory")
@@ -61,20 +62,25 @@ def comparison(cfg: DictConfig, out: Path, runs, metrics) -> list[Path]:
 
 
 def memory(cfg: DictConfig, out: Path) -> list[Path]:
-    from optbench.report.memory_table import memory_display, memory_table
+    """Per model: a table (optimizers x precisions as rows, categories as columns) and a stacked-bar figure; one
+    CSV of every number."""
+    from optbench.report.figures import memory_split
+    from optbench.report.memory_table import memory_display, memory_table, model_caption
+    from optbench.report.style import save
     from optbench.report.tables import write_table
 
-    table = memory_table(list(cfg.report.models), list(cfg.report.optimizers) or None, cfg.report.real_max_params)
-    shown = memory_display(table)
-    print(shown.to_markdown(index=False, floatfmt=".4g"))
-    return write_table(
-        shown,
-        out,
-        "memory",
-        csv=table,
-        caption="Optimizer-state memory (measured after two optimizer steps; "
-        "analytic from parameter shapes); 'meta' = built without allocating",
+    table = memory_table(
+        list(cfg.report.models), list(cfg.report.optimizers) or None, list(cfg.report.precisions) or None
     )
+    paths = []
+    for model, rows in table.groupby("model", sort=False):
+        caption = model_caption(rows)
+        shown = memory_display(rows)
+        print(f"\n{caption}\n" + shown.to_markdown(index=False))
+        paths += write_table(shown, out, f"memory_{model}", csv=rows, caption=caption)
+        paths += save(memory_split(rows, caption), out, f"memory_{model}")
+    table.to_csv(out / "memory.csv", index=False)
+    return [*paths, out / "memory.csv"]
 
 
 def table2_report(out: Path, runs) -> list[Path]:

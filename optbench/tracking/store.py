@@ -60,6 +60,7 @@ NON_IDENTITY_KEYS = (
     "threads",
     "save_model",
     "hydra",
+    "memory_probe_steps",  # measures memory on a few steps; trains the same
 )
 # Outcomes that a re-run of the same config skips (failed runs are retried).
 COMPLETE_STATUSES = ("finished", "diverged")
