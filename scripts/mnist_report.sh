@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate results/mnist_mlp/: the optimizer shootout on the MNIST MLP (5-point lr grid around each optimizer's
 # tuned lr on seed 0, then the best lr on seeds 0, 1, 2; one epoch each, test accuracy every 100 steps), then the
-# comparison figures and tables. About 7 minutes on a 2-core CPU. Extra arguments are Hydra overrides.
+# comparison figures and tables (about 7 minutes on a 2-core CPU), then results/memory/ (about 10 more). Extra
+# arguments are Hydra overrides.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -147,7 +147,8 @@ def memory(runs: pd.DataFrame):
         ax.tick_params(axis="x", rotation=30)
         ax.grid(alpha=0.3, axis="y")
         handles, labels = ax.get_legend_handles_labels()
-        ax.legend(handles[::-1], labels[::-1], fontsize=8)
+        ax.set_ylim(0, bottom.max() * 1.3)
+        ax.legend(handles, labels, fontsize=7, ncol=3, loc="upper center")
         ax.set_title("training-step peak by category (MemTracker)", fontsize=10)
     measured = g["state_bytes"].first()
     unit, scale = _unit(float(measured.max()))
@@ -169,9 +170,10 @@ def memory(runs: pd.DataFrame):
     peak = g[key].mean()
     unit, scale = _unit(float(peak.max()))
     _bars(axes[1], names, peak.values / scale, g[key].std().values / scale, ylabel=f"{what.split(' (')[0]} ({unit})")
-    tensors = g["tensor_bytes"].mean() / scale
-    axes[1].scatter(names, tensors.values, marker="_", s=600, color="black", zorder=3, label="params + grads + state")
-    axes[1].legend(fontsize=8)
+    if cuda or not split:  # on the CPU the tensors are a sliver of the process: the first panel shows them
+        tensors = g["tensor_bytes"].mean() / scale
+        axes[1].scatter(names, tensors.values, marker="_", s=600, color="black", zorder=3, label="params+grads+state")
+        axes[1].legend(fontsize=8)
     axes[1].set_title(f"{what}; whiskers: ±1 std over runs", fontsize=10)
     fig.suptitle(title(runs, "memory"))
     fig.tight_layout()
@@ -294,7 +296,15 @@ def pareto(runs: pd.DataFrame):
                 capsize=3,
                 label=f"{name} (lr={g.get_group(name)['lr'].iloc[0]:.3g}, n={len(g.get_group(name))})",
             )
-            ax.annotate(name, (x[name], y[name]), textcoords="offset points", xytext=(6, 5), fontsize=8)
+        span_x = max(float(x.max() - x.min()), 1e-12)
+        span_y = max(float(y.max() - y.min()), 1e-12)
+        placed: list[str] = []
+        for name in sorted(names, key=lambda n: (float(x[n]), float(y[n]))):
+            near = sum(
+                abs(x[o] - x[name]) < 0.03 * span_x and abs(y[o] - y[name]) < 0.03 * span_y for o in placed
+            )  # points on top of one another get their labels stacked
+            ax.annotate(name, (x[name], y[name]), textcoords="offset points", xytext=(6, 5 + 10 * near), fontsize=8)
+            placed.append(name)
         front = pareto_front([float(x[n]) for n in names], [float(y[n]) for n in names], higher)
         ax.plot([x[names[i]] for i in front], [y[names[i]] for i in front], "--", color="0.4", lw=1, zorder=0)
         ax.set(xlabel=xlabel, ylabel=f"final {metric} ({'higher' if higher else 'lower'} is better)")
