@@ -129,6 +129,21 @@ def test_pareto_front_follows_the_tasks_direction():
     assert pareto_front([1.0, 1.0], [0.7, 0.7], higher_is_better=True) == [0, 1]  # ties beat neither
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"models": ["nosuch"]}, "conf/memory_model/nosuch.yaml"),
+        ({"models": ["mnist_mlp"], "optimizers": ["nosuch"]}, "not optimizers; choose from"),
+        ({"models": ["mnist_mlp"], "precisions": ["fp16"]}, "not precisions; choose from"),
+    ],
+)
+def test_memory_table_names_a_bad_model_optimizer_or_precision(kwargs, match):
+    from optbench.errors import OptbenchError
+
+    with pytest.raises(OptbenchError, match=match):
+        memory_table(**kwargs)
+
+
 def test_reference_model_sizes():
     counts = {name: n_parameters(load_model(name)) for name in available_models()}
     assert counts["mnist_mlp"] == 784 * 1000 + 1000 * 500 + 500 * 100 + 100 * 10 + 1000 + 500 + 100 + 10

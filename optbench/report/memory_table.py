@@ -44,6 +44,14 @@ def memory_table(models: list[str], optimizers: list[str] | None = None, precisi
     optimizer step's rise above its state, state / parameter bytes, and the analytic state count."""
     rows = []
     names = optimizers or available_optimizers()
+    unknown = [n for n in names if n not in available_optimizers()]
+    if unknown:
+        raise OptbenchError(f"report.optimizers names {unknown}, not optimizers; choose from {available_optimizers()}.")
+    bad = [n for n in precisions or [] if n not in PRECISIONS]
+    if bad:
+        raise OptbenchError(f"report.precisions names {bad}, not precisions; choose from {list(PRECISIONS)}.")
+    for model_name in models:
+        load_model(model_name)  # every model file is checked before the first projection
     for model_name in models:
         zoo = load_model(model_name)
         n_params = n_parameters(zoo)
