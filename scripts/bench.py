@@ -270,33 +270,44 @@ def bench_bandwidth(args) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def bench_harness(args) -> dict[str, float]:
-    """Runner (tracking on: W&B offline + store) vs a bare loop over the same model, data, batch size, optimizer."""
+def default_data_root() -> str:
+    """$OPTBENCH_DATA, else ../shared/data beside the checkout (as scripts/test.sh sets it)."""
+    return os.environ.get("OPTBENCH_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+def mnist_runner_config(optimizer: str, steps: int, tmp: str, *extra: str):
+    """The runner's config for ``steps`` MNIST steps of ``optimizer``, every output under ``tmp``, plus ``extra``."""
     from hydra import compose, initialize_config_dir
 
-    from optbench.optim import build_optimizer
     from optbench.paths import config_dir
+
+    overrides = [
+        f"optimizer={optimizer}",
+        f"task.max_steps={steps}",
+        f"data_root={default_data_root()}",
+        f"store_dir={tmp}/store",
+        f"cache_dir={tmp}/cache",
+        f"logger.dir={tmp}/outputs",
+        "force=true",
+        *extra,
+    ]
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
+def bench_harness(args) -> dict[str, float]:
+    """Runner (tracking on: W&B offline + store) vs a bare loop over the same model, data, batch size, optimizer."""
+
+    from optbench.optim import build_optimizer
     from optbench.runner import run, seed_everything
     from optbench.tasks import build_task
 
     header(f"Harness overhead: runner training throughput / bare loop (MNIST MLP, {args.steps} steps, tracking on)")
-    data_root = os.environ.get("OPTBENCH_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    data_root = default_data_root()
     tmp = tempfile.mkdtemp(prefix="optbench-bench-")
     out = {}
     for name in args.optimizers or available_optimizers():
-        overrides = [
-            f"optimizer={name}",
-            f"task.max_steps={args.steps}",
-            f"data_root={data_root}",
-            f"store_dir={tmp}/store",
-            f"cache_dir={tmp}/cache",
-            f"logger.dir={tmp}/outputs",
-            "logger.mode=offline",
-            "force=true",
-            "schedule=constant",
-        ]
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose("config", overrides=overrides)
+        cfg = mnist_runner_config(name, args.steps, tmp, "logger.mode=offline", "schedule=constant")
 
         def bare_loop(cfg=cfg) -> float:
             """Same task data, model init, batch order and optimizer as the runner; nothing else."""
@@ -341,31 +352,17 @@ def bench_harness(args) -> dict[str, float]:
 def bench_memprobe(args) -> dict[str, float]:
     """The runner with its memory probe (memory_probe_steps=[2, 3]) vs without ([]), same config, back to back;
     two runs without it in the same round give the noise to compare with (an A/A ratio)."""
-    from hydra import compose, initialize_config_dir
 
-    from optbench.paths import config_dir
     from optbench.runner import run
 
     header(f"Memory probe overhead: runner throughput with the probe / without (MNIST MLP, {args.steps} steps)")
-    data_root = os.environ.get("OPTBENCH_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
     tmp = tempfile.mkdtemp(prefix="optbench-bench-")
     out, noise = {}, {}
     for name in args.optimizers or available_optimizers():
-        configs = {}
-        for probe in ("[2,3]", "[]"):
-            overrides = [
-                f"optimizer={name}",
-                f"task.max_steps={args.steps}",
-                f"data_root={data_root}",
-                f"store_dir={tmp}/store",
-                f"cache_dir={tmp}/cache",
-                f"logger.dir={tmp}/outputs",
-                "logger.mode=disabled",
-                "force=true",
-                f"memory_probe_steps={probe}",
-            ]
-            with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-                configs[probe] = compose("config", overrides=overrides)
+        configs = {
+            probe: mnist_runner_config(name, args.steps, tmp, "logger.mode=disabled", f"memory_probe_steps={probe}")
+            for probe in ("[2,3]", "[]")
+        }
         ratios, same, probe_s = [], [], []
         for r in range(args.rounds):  # rotate which goes first, so neither always runs on a warmer machine
             order = [("on", "[2,3]"), ("off", "[]"), ("off2", "[]")]
@@ -396,7 +393,7 @@ def mt_batches(task_cfg, count: int, length: int) -> tuple[list[tuple[torch.Tens
     each a different shape) when Multi30k is at hand, else ``count`` random batches of ``length`` tokens a side."""
     from optbench.tasks import build_task
 
-    data_root = os.environ.get("OPTBENCH_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    data_root = default_data_root()
     if Path(data_root, "multi30k").is_dir():
         cache = os.environ.get("OPTBENCH_CACHE") or str(Path(__file__).resolve().parents[1] / "results" / "cache")
         task = build_task(task_cfg, data_root, DEVICE, 0, cache)  # the tokenizer the task trains and caches
@@ -486,7 +483,7 @@ def bench_decode(args) -> dict[str, float]:
     from optbench.tasks.transformer_mt import TransformerMT
 
     header("BLEU decoding: batched incremental greedy vs naive (re-run the decoder on the whole prefix)")
-    data_root = os.environ.get("OPTBENCH_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    data_root = default_data_root()
     cfg = OmegaConf.load(config_dir() / "task" / "transformer_mt.yaml")
     cfg.eval_subset = args.sentences
     task = TransformerMT(cfg, data_root, DEVICE, 0, tempfile.mkdtemp(prefix="optbench-bench-"))

@@ -219,7 +219,7 @@ def memory_split(table: pd.DataFrame, caption: str):
 
     precisions = list(dict.fromkeys(table["precision"]))
     top = float(table["peak_bytes"].max())
-    unit, scale = next((u, s) for u, s in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)) if top >= s or u == "KiB")
+    unit, scale = _unit(top)
     fig, axes = plt.subplots(1, len(precisions), figsize=(4.6 * len(precisions), 4.8), sharey=True, squeeze=False)
     for ax, precision in zip(axes[0], precisions, strict=True):
         rows = table[table["precision"] == precision]

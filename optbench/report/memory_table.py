@@ -50,10 +50,8 @@ def memory_table(models: list[str], optimizers: list[str] | None = None, precisi
     bad = [n for n in precisions or [] if n not in PRECISIONS]
     if bad:
         raise OptbenchError(f"report.precisions names {bad}, not precisions; choose from {list(PRECISIONS)}.")
-    for model_name in models:
-        load_model(model_name)  # every model file is checked before the first projection
-    for model_name in models:
-        zoo = load_model(model_name)
+    zoos = {name: load_model(name) for name in models}  # every model file is checked before the first projection
+    for model_name, zoo in zoos.items():
         n_params = n_parameters(zoo)
         for precision_name in precisions or list(PRECISIONS):
             precision = PRECISIONS[precision_name]

@@ -89,29 +89,28 @@ def seq2seq_transformer(
     )
 
 
-def _hf_config(model_type: str, config: dict[str, Any]):
-    from transformers import AutoConfig
-    from transformers.utils import logging
+def _hf_builder(auto_class: str, model_type: str, config: dict[str, Any]) -> Callable[[], nn.Module]:
+    """Builds ``transformers.<auto_class>`` from ``model_type``'s configuration with ``config`` set, no weights."""
 
-    logging.set_verbosity_error()  # its notes on building without weights are not for the report's reader
-    return AutoConfig.for_model(model_type, **config)
+    def build() -> nn.Module:
+        import transformers
+        from transformers.utils import logging
+
+        logging.set_verbosity_error()  # its notes on building without weights are not for the report's reader
+        return getattr(transformers, auto_class).from_config(transformers.AutoConfig.for_model(model_type, **config))
+
+    return build
 
 
 def hf_causal_lm(
     name: str, label: str, model_type: str, config: dict[str, Any], batch_size: int, seq_len: int
 ) -> ZooModel:
     """A ``transformers`` decoder-only language model, next-token loss on ``batch_size`` x ``seq_len`` tokens."""
-
-    def build() -> nn.Module:
-        from transformers import AutoModelForCausalLM
-
-        return AutoModelForCausalLM.from_config(_hf_config(model_type, config))
-
     vocab = int(config["vocab_size"])
     return ZooModel(
         name,
         label,
-        build=build,
+        build=_hf_builder("AutoModelForCausalLM", model_type, config),
         make_batch=lambda: (_tokens(batch_size, seq_len, vocab),),
         loss=lambda model, batch: model(input_ids=batch[0], labels=batch[0]).loss,
         batch=f"{batch_size} x {seq_len} tokens",
@@ -122,17 +121,11 @@ def hf_seq2seq_lm(
     name: str, label: str, model_type: str, config: dict[str, Any], batch_size: int, src_len: int, tgt_len: int
 ) -> ZooModel:
     """A ``transformers`` encoder-decoder, cross-entropy on ``tgt_len`` target tokens per example."""
-
-    def build() -> nn.Module:
-        from transformers import AutoModelForSeq2SeqLM
-
-        return AutoModelForSeq2SeqLM.from_config(_hf_config(model_type, config))
-
     vocab = int(config["vocab_size"])
     return ZooModel(
         name,
         label,
-        build=build,
+        build=_hf_builder("AutoModelForSeq2SeqLM", model_type, config),
         make_batch=lambda: (_tokens(batch_size, src_len, vocab), _tokens(batch_size, tgt_len, vocab)),
         loss=lambda model, batch: model(input_ids=batch[0], labels=batch[1]).loss,
         batch=f"{batch_size} x ({src_len} input + {tgt_len} target) tokens",
