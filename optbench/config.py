@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from optbench.errors import OptbenchError
 from optbench.imports import locate
-from optbench.optim.factory import validate_optimizer_config
+from optbench.optim.factory import validate_optimizer_config, validate_wrapper
 from optbench.precision import resolve_precision
 from optbench.schedules import schedule_factor
 from optbench.values import is_int, is_number
@@ -67,6 +67,7 @@ def validate_run(cfg: DictConfig) -> None:
     if not is_int(cfg.seed) or cfg.seed < 0:
         raise OptbenchError(f"seed={cfg.seed!r} must be a non-negative integer, e.g. seed=0.")
     _positive_int("threads", cfg.threads, nullable=True, what=" (torch's default)")
+    _positive_int("accumulate", cfg.get("accumulate", 1), nullable=False)
     for key in ("force", "save_model"):
         if not isinstance(cfg.get(key, False), bool):
             raise OptbenchError(f"{key}={cfg.get(key)!r} must be true or false.")
@@ -127,6 +128,8 @@ def validate(cfg: DictConfig) -> None:
     validate_task(cfg.task)
     check_name("optimizer.name", cfg.optimizer.get("name"))
     validate_optimizer_config(cfg.optimizer)
+    if cfg.get("wrapper") is not None:
+        validate_wrapper(cfg.wrapper)
     resolve_device(cfg.device)
     resolve_precision(cfg.get("precision", "fp32"))
     schedule_factor(cfg.schedule, total_steps=1)

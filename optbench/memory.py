@@ -10,80 +10,89 @@ from __future__ import annotations
 import resource
 import sys
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
 
-def _scalar_step_bytes() -> int:
-    """torch.optim keeps ``step`` as a float32 CPU scalar (float64 when that is the default dtype)."""
-    return 8 if torch.get_default_dtype() == torch.float64 else 4
-
-
 def _nbytes(t: Tensor) -> int:
     return t.numel() * t.element_size()
 
 
+def _tensor_bytes(value: Any, seen: set) -> int:
+    """Bytes of the tensors in one state entry: a tensor, a list of them (SOAP's preconditioners), or a tensor
+    subclass made of inner tensors (torchao's 8-bit codes, scales and map); storage shared between entries
+    (one quantisation map for many states) counts once."""
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(v, seen) for v in value)
+    if not isinstance(value, Tensor):
+        return 0
+    flatten = getattr(type(value), "__tensor_flatten__", None)
+    if flatten is not None and type(value) is not torch.nn.Parameter:
+        names, _ = value.__tensor_flatten__()
+        return sum(_tensor_bytes(getattr(value, n), seen) for n in names)
+    key = (value.data_ptr(), value.numel(), value.dtype) if value.device.type != "meta" else id(value)
+    if key in seen and value.data_ptr() != 0:
+        return 0
+    seen.add(key)
+    return _nbytes(value)
+
+
+def inner_optimizers(optimizer: Optimizer) -> list[Optimizer]:
+    """The optimizer and those it wraps (a Lookahead's base optimizer, a hybrid's parts), outermost first."""
+    out, todo = [], [optimizer]
+    while todo:
+        opt = todo.pop(0)
+        if any(opt is o for o in out):
+            continue
+        out.append(opt)
+        inner = getattr(opt, "optimizer", None)
+        todo += [inner] if isinstance(inner, Optimizer) else []
+        todo += [o for o in getattr(opt, "parts", ()) if isinstance(o, Optimizer)]
+    return out
+
+
 def measured_state_bytes(optimizer: Optimizer) -> int:
-    """Bytes of every tensor held in ``optimizer.state``."""
-    total = 0
-    for state in optimizer.state.values():
-        for value in state.values():
-            if isinstance(value, Tensor):
-                total += _nbytes(value)
+    """Bytes of every tensor held in the state of ``optimizer`` and of the optimizers it wraps."""
+    total, seen = 0, set()
+    for opt in inner_optimizers(optimizer):
+        for state in opt.state.values():
+            for value in state.values():
+                total += _tensor_bytes(value, seen)
     return total
 
 
-# Elements of state per parameter, besides a scalar step counter, and whether that counter exists.
-def _sgd(p: Tensor, g: dict) -> tuple[int, bool]:
-    return (p.numel() if g["momentum"] != 0 else 0), False
+def state_rule(optimizer: Optimizer) -> Callable[[Tensor, dict], int] | None:
+    """Bytes of state per parameter: the rule the optimizer's YAML declares (``about.state``), else the class's
+    own ``state_numel(param, group)`` (elements besides a step counter, as optbench's optimizers declare), else
+    None (unknown)."""
+    from optbench.optim.factory import optimizer_about
+    from optbench.optim.state_rules import counter_bytes, resolve_rule
 
-
-def _adagrad(p: Tensor, g: dict) -> tuple[int, bool]:
-    return p.numel(), True
-
-
-def _rmsprop(p: Tensor, g: dict) -> tuple[int, bool]:
-    slots = 1 + (g["momentum"] > 0) + bool(g["centered"])
-    return slots * p.numel(), True
-
-
-def _adam(p: Tensor, g: dict) -> tuple[int, bool]:
-    return (3 if g.get("amsgrad") else 2) * p.numel(), True
-
-
-# torch.optim's classes, which cannot declare a rule themselves. Any other optimizer class declares its rule as a
-# static method ``state_numel(param, group) -> int`` (elements of state besides a scalar step counter), as
-# optbench's own do; one without a rule has an unknown analytic count.
-TORCH_STATE_RULES: dict[type, Callable[[Tensor, dict], tuple[int, bool]]] = {
-    torch.optim.SGD: _sgd,
-    torch.optim.Adagrad: _adagrad,
-    torch.optim.RMSprop: _rmsprop,
-    torch.optim.Adam: _adam,
-    torch.optim.AdamW: _adam,
-}
-
-
-def state_rule(optimizer: Optimizer) -> Callable[[Tensor, dict], tuple[int, bool]] | None:
-    """(elements, has step counter) per parameter: the class's own ``state_numel``, torch's rule, or None."""
-    declared = getattr(type(optimizer), "state_numel", None)
-    if callable(declared):
-        return lambda p, g: (declared(p, g), True)
-    return TORCH_STATE_RULES.get(type(optimizer))
+    declared = resolve_rule(optimizer_about(optimizer).state)
+    if declared is not None:
+        return declared
+    numel = getattr(type(optimizer), "state_numel", None)
+    if callable(numel):
+        return lambda p, g: numel(p, g) * p.element_size() + counter_bytes()
+    return None
 
 
 def analytic_state_bytes(optimizer: Optimizer) -> int | None:
-    """State bytes predicted from parameter shapes: slots x numel, factored rows + cols, step scalars. None (unknown)
-    for an optimizer without a rule."""
-    rule = state_rule(optimizer)
-    if rule is None:
-        return None
+    """State bytes predicted from parameter shapes and hyperparameters (see optbench/optim/state_rules.py), plus
+    what a wrapper (Lookahead) declares for itself. None (unknown) when some part declares no rule."""
     total = 0
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            numel, has_step = rule(p, group)
-            total += numel * p.element_size() + (_scalar_step_bytes() if has_step else 0)
+    for opt in inner_optimizers(optimizer):
+        if getattr(opt, "parts", None):  # a hybrid: its parts hold the state
+            continue
+        rule = state_rule(opt)
+        if rule is None:
+            return None
+        for group in opt.param_groups:
+            for p in group["params"]:
+                total += rule(p, group)
     return total
 
 

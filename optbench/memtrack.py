@@ -54,6 +54,13 @@ def _tracker_class():
                     self._peak_mem[dev] = snap[_TOTAL_KEY]
                     self._peak_mem_snap[dev] = dict(snap)
 
+        def _pre_fw_hook(self, module, inputs) -> None:
+            """A module's second forward in one step (gradient accumulation's next micro-batch) starts its
+            per-module stats afresh; stock MemTracker refuses it. The device-wide split is unaffected."""
+            if module in self.memory_tracking and not self._mod_tracker.is_bw:
+                del self.memory_tracking[module]
+            super()._pre_fw_hook(module, inputs)
+
         def current_total(self, device: torch.device) -> int:
             """The tracked bytes on ``device`` now, without copying the snapshot."""
             return int(self._curr_mem_snap.get(device, {}).get(_TOTAL_KEY, 0))
@@ -110,7 +117,10 @@ def measure_step(
         return tracker.current_total(device)
 
     window = _OptimizerWindow(optimizer, total)
-    with warnings.catch_warnings(), tracker, window:  # the window is inner: it reads the total after the tracker
+    # a step torch.compile'd (torchao's low-bit Adam) cannot run under a dispatch mode: it runs eagerly here, so its
+    # step temporaries are those of the eager step (an upper bound on the compiled kernel's)
+    eager = torch.compiler.set_stance("force_eager")
+    with warnings.catch_warnings(), eager, tracker, window:  # the window is inner: it reads the total after the tracker
         # a backward hook of a module freed since (an earlier model's) is skipped with a warning: nothing to count
         warnings.filterwarnings("ignore", message="Module is None", category=UserWarning)
         step()

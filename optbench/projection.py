@@ -15,7 +15,7 @@ passes left alive; both are measured, each optimizer's step on the gradients the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -23,9 +23,10 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.optim import Optimizer
 
 from optbench.memtrack import CATEGORIES, StepMemory, measure_step
+from optbench.optim.factory import optimizer_about
 from optbench.precision import Precision
 
-BuildOptimizer = Callable[[Iterable[Tensor]], Optimizer]
+BuildOptimizer = Callable[[nn.Module], Optimizer]  # from the model: some optimizers partition it by name
 
 
 def combine(passes: StepMemory, step: StepMemory) -> StepMemory:
@@ -51,9 +52,13 @@ def project_steps(
     precision: Precision,
     device: torch.device | None = None,
     inspect: Callable[[str, Optimizer], None] | None = None,
+    on_error: Callable[[str, Exception], None] | None = None,
 ) -> dict[str, StepMemory]:
     """The StepMemory of a training step once the optimizer state exists (the second step on), per optimizer,
-    on fake tensors; ``inspect(name, optimizer)`` sees each optimizer after its measured step."""
+    on fake tensors; ``inspect(name, optimizer)`` sees each optimizer after its measured step. An optimizer
+    that declares ``create_graph`` (Sophia) gets passes that keep the backward graph. With ``on_error``, an
+    optimizer whose step cannot run on fake tensors is reported to it and left out instead of raising. A step
+    that torch.compile builds (torchao) runs eagerly here, as under ``measure_step``."""
     device = device or torch.device("cpu")
     dtype = torch.get_default_dtype()
     try:
@@ -66,19 +71,40 @@ def project_steps(
             with torch.device(device):
                 batch = make_batch()
 
-            def passes() -> None:
-                for p in model.parameters():
-                    p.grad = None
-                with precision.autocast(device):
-                    value = loss(model, batch)
-                value.backward()
+            measured: dict[bool, StepMemory] = {}  # per create_graph
+            current = [None]  # the kind of gradients the parameters hold now
 
-            measured_passes = measure_step(passes, model, None, device)
+            def passes_for(create_graph: bool) -> StepMemory:
+                """Measured passes of this kind; the gradients are made again when the last ones were the other
+                kind (each measured once)."""
+
+                def passes() -> None:
+                    for p in model.parameters():
+                        p.grad = None
+                    with precision.autocast(device):
+                        value = loss(model, batch)
+                    value.backward(create_graph=create_graph)
+
+                if create_graph not in measured:
+                    measured[create_graph] = measure_step(passes, model, None, device)
+                elif current[0] != create_graph:
+                    passes()
+                current[0] = create_graph
+                return measured[create_graph]
+
             out = {}
             for name, build_optimizer in optimizers.items():
-                optimizer = build_optimizer(model.parameters())
-                optimizer.step()  # the first step creates the state
-                out[name] = combine(measured_passes, measure_step(optimizer.step, model, optimizer, device))
+                try:
+                    optimizer = build_optimizer(model)
+                    measured_passes = passes_for(optimizer_about(optimizer).create_graph)
+                    with torch.compiler.set_stance("force_eager"):
+                        optimizer.step()  # the first step creates the state
+                    out[name] = combine(measured_passes, measure_step(optimizer.step, model, optimizer, device))
+                except Exception as exc:  # noqa: BLE001 - one optimizer's failure leaves the others' projections
+                    if on_error is None:
+                        raise
+                    on_error(name, exc)
+                    continue
                 if inspect is not None:
                     inspect(name, optimizer)
                 del optimizer

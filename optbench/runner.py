@@ -5,6 +5,7 @@ Read ``run`` from top to bottom: check the config, skip if already done, build e
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import os
@@ -24,13 +25,15 @@ from optbench import memtrack
 from optbench.config import resolve_device, validate
 from optbench.divergence import DEFAULT_MAX_LOSS_FACTOR, Diverged, DivergenceGuard
 from optbench.errors import OptbenchError
-from optbench.memory import memory_record
+from optbench.memory import inner_optimizers, memory_record
 from optbench.optim import build_optimizer
+from optbench.optim.factory import optimizer_about, wrap_optimizer
 from optbench.precision import resolve_precision
 from optbench.schedules import build_scheduler
 from optbench.tasks import Task, build_task
 from optbench.tasks.base import Batch
 from optbench.timing import StepTimer
+from optbench.tracking.naming import variant_label
 from optbench.tracking.store import RunStore, StoreError, portable_config, portable_path, run_id
 from optbench.tracking.summary import write_marker
 from optbench.tracking.wandb_run import WandbRun
@@ -70,19 +73,56 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def accumulation(cfg: DictConfig) -> int:
+    """Micro-batches per optimizer step (``accumulate``)."""
+    return int(cfg.get("accumulate") or 1)
+
+
 def total_steps(task: Task, cfg: DictConfig) -> int:
-    steps = task.steps_per_epoch() * cfg.task.epochs
+    """Optimizer steps: each takes ``accumulate`` of the task's batches."""
+    steps = task.steps_per_epoch() // accumulation(cfg) * cfg.task.epochs
     return min(steps, cfg.task.max_steps) if cfg.task.get("max_steps") else steps
 
 
-def prepare_optimizer(optimizer: torch.optim.Optimizer) -> float:
-    """Let the optimizer do its one-off work (building or loading a kernel) before the clock starts: its
-    ``prepare()``, when it has one. Returns the seconds it took, recorded as ``optimizer_setup_s``."""
+def prepare_optimizer(optimizer: torch.optim.Optimizer, cfg: DictConfig, model: torch.nn.Module) -> float:
+    """Let the optimizer do its one-off work before the clock starts: its ``prepare()`` (building or loading a
+    kernel), and for one that compiles its step on first use (``about.compiles``) one step of a throwaway copy
+    on zero gradients, which leaves the compiled kernels cached for the real parameters' shapes. Returns the
+    seconds it took, recorded as ``optimizer_setup_s``."""
     start = time.perf_counter()
-    prepare = getattr(optimizer, "prepare", None)
-    if callable(prepare):
-        prepare()
+    for opt in inner_optimizers(optimizer):
+        prepare = getattr(opt, "prepare", None)
+        if callable(prepare):
+            prepare()
+    if optimizer_about(optimizer).compiles:
+        scratch = copy.deepcopy(model)
+        for p in scratch.parameters():
+            p.grad = torch.zeros_like(p)
+        build_optimizer(cfg.optimizer, scratch).step()
+        del scratch
     return time.perf_counter() - start
+
+
+def build_run_optimizer(cfg: DictConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The configured optimizer over ``model``, inside its wrapper (``+wrapper=lookahead``) when one is set."""
+    optimizer = build_optimizer(cfg.optimizer, model)
+    return wrap_optimizer(cfg.wrapper, optimizer) if cfg.get("wrapper") else optimizer
+
+
+def has_own_schedule(optimizer: torch.optim.Optimizer) -> bool:
+    """The optimizer supplies its step size itself (Adafactor's relative step, Schedule-Free), so no scheduler."""
+    return any(
+        getattr(o, "supplies_step_size", False) or not optimizer_about(o).schedule for o in inner_optimizers(optimizer)
+    )
+
+
+def set_optimizer_mode(optimizer: torch.optim.Optimizer, training: bool) -> None:
+    """``optimizer.train()`` / ``.eval()`` for optimizers that evaluate other weights than they step
+    (Schedule-Free evaluates its averaged iterate); a no-op for the rest."""
+    for opt in inner_optimizers(optimizer):
+        switch = getattr(opt, "train" if training else "eval", None)
+        if callable(switch):
+            switch()
 
 
 def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
@@ -116,9 +156,9 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         )
     precision = resolve_precision(cfg.get("precision", "fp32"))
     model = precision.prepare_model(task.build_model().to(device))
-    optimizer = build_optimizer(cfg.optimizer, model.parameters())
-    setup_s = prepare_optimizer(optimizer)
-    self_scheduled = getattr(optimizer, "supplies_step_size", False)
+    optimizer = build_run_optimizer(cfg, model)
+    setup_s = prepare_optimizer(optimizer, cfg, model)
+    self_scheduled = has_own_schedule(optimizer)
     scheduler = None if self_scheduled else build_scheduler(cfg.schedule, optimizer, steps)
 
     group = cfg.sweep or f"{cfg.task.name}-{cfg.optimizer.name}"
@@ -136,7 +176,10 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         "run_id": rid,
         "task": cfg.task.name,
         "optimizer": cfg.optimizer.name,
+        "label": variant_label(config),
+        "family": optimizer_about(optimizer).family,
         "lr": cfg.optimizer.lr,
+        "accumulate": accumulation(cfg),
         "seed": cfg.seed,
         "sweep": group,
         "tags": list(cfg.tags),
@@ -183,15 +226,40 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     return {**summary, "record_dir": str(store.run_dir(rid))}
 
 
-def probe_step(task: Task, model, optimizer, batch: Batch, precision, device: torch.device):
+def forward_backward(task: Task, model, micro: list[Batch], precision, device, create_graph: bool) -> torch.Tensor:
+    """Gradients of the mean loss over ``micro`` (one batch, or ``accumulate`` micro-batches of one optimizer
+    step: each loss / k back-propagated in turn); returns that mean loss, detached."""
+    if len(micro) == 1:
+        with precision.autocast(device):
+            loss = task.loss(model, micro[0])
+        loss.backward(create_graph=create_graph)
+        return loss.detach()
+    total = None
+    for batch in micro:
+        with precision.autocast(device):
+            loss = task.loss(model, batch)
+        (loss / len(micro)).backward(create_graph=create_graph)
+        total = loss.detach() if total is None else total + loss.detach()
+    return total / len(micro)
+
+
+def optimizer_steps(task: Task, epoch: int, k: int):
+    """The epoch's batches in groups of ``k``, one group per optimizer step (a short last group is dropped)."""
+    micro: list[Batch] = []
+    for batch in task.train_batches(epoch):
+        micro.append(batch)
+        if len(micro) == k:
+            yield micro
+            micro = []
+
+
+def probe_step(task: Task, model, optimizer, micro: list[Batch], precision, device: torch.device, create_graph=False):
     """One training step under the memory tracker: (its loss, its StepMemory)."""
     out = {}
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        with precision.autocast(device):
-            out["loss"] = task.loss(model, batch)
-        out["loss"].backward()
+        out["loss"] = forward_backward(task, model, micro, precision, device, create_graph)
         optimizer.step()
 
     measured = memtrack.measure_step(step, model, optimizer, device)
@@ -240,15 +308,21 @@ def train(
     def evaluate(final: bool) -> dict[str, Any]:
         nonlocal eval_s
         t = time.perf_counter()
+        set_optimizer_mode(optimizer, training=False)
         with precision.autocast(device):
             result = task.evaluate(model, final=final)
+        if not final:
+            set_optimizer_mode(optimizer, training=True)
         eval_s += time.perf_counter() - t
         record({"split": "test" if final else "eval", **result})
         shown = ", ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float))
         log.info("%s at step %d (epoch %d): %s", "test" if final else "eval", step, epoch, shown)
         return result
 
+    k = accumulation(cfg)
+    create_graph = optimizer_about(optimizer).create_graph
     model.train()
+    set_optimizer_mode(optimizer, training=True)
     status, reason, diverged_step = "finished", "", None
     bar = tqdm(
         total=steps,
@@ -260,19 +334,17 @@ def train(
     try:
         while step < steps:
             epoch_start = step
-            for batch in task.train_batches(epoch):
+            for micro in optimizer_steps(task, epoch, k):
                 probed = step + 1 in probe_steps
                 if probed:  # the same step, under the memory tracker; neither timed nor counted as training time
                     t = time.perf_counter()
-                    loss, measured = probe_step(task, model, optimizer, batch, precision, device)
+                    loss, measured = probe_step(task, model, optimizer, micro, precision, device, create_graph)
                     memory = measured if memory is None or measured.peak > memory.peak else memory
                     probe_s += time.perf_counter() - t
                 else:
                     t0 = timer.mark()
                     optimizer.zero_grad(set_to_none=True)
-                    with precision.autocast(device):
-                        loss = task.loss(model, batch)
-                    loss.backward()
+                    loss = forward_backward(task, model, micro, precision, device, create_graph)
                     t1 = timer.mark()
                     optimizer.step()
                     t2 = timer.mark()
@@ -280,8 +352,8 @@ def train(
                     scheduler.step()
                 step += 1
                 if step > skip and not probed:
-                    timer.add(t0, t1, t2, batch.size)
-                window.append(loss.detach())
+                    timer.add(t0, t1, t2, sum(b.size for b in micro))
+                window.append(loss)
                 guard.observe(loss, step)
                 if step % log_every == 0 or step == steps:
                     guard.check()
@@ -290,7 +362,7 @@ def train(
                         {
                             "split": "train",
                             "loss": last_train_loss,
-                            "lr": optimizer.param_groups[0]["lr"],
+                            "lr": float(optimizer.param_groups[0]["lr"]),
                             **task.train_record(model),
                         }
                     )
@@ -312,7 +384,7 @@ def train(
         # keep what the run measured: the mean of the good losses since the last record, then the bad one
         first = step - len(window) + 1  # the step of window[0]
         good = torch.stack(window[: exc.step - first]).tolist() if exc.step > first else []
-        lr = optimizer.param_groups[0]["lr"]
+        lr = float(optimizer.param_groups[0]["lr"])
         if good:
             last_train_loss = sum(good) / len(good)
             record({"split": "train", "loss": last_train_loss, "lr": lr}, at=exc.step - 1)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from optbench.memtrack import CATEGORIES, measure_step
+from optbench.optim.factory import optimizer_about
 from optbench.precision import PRECISIONS
 from optbench.projection import project_step, project_steps
 from optbench.tasks.transformer import Seq2SeqTransformer
@@ -44,14 +45,15 @@ def mt_loss(model, batch):
 
 def measured(build, build_opt, make_batch, loss, precision):
     model = precision.prepare_model(build())
-    opt = build_opt(model.parameters())
+    opt = build_opt(model)
     batch = make_batch()
+    create_graph = optimizer_about(opt).create_graph
 
     def step():
         opt.zero_grad(set_to_none=True)
         with precision.autocast(torch.device("cpu")):
             value = loss(model, batch)
-        value.backward()
+        value.backward(create_graph=create_graph)
         opt.step()
 
     step()
@@ -59,10 +61,10 @@ def measured(build, build_opt, make_batch, loss, precision):
 
 
 OPTIMIZERS = {
-    "adam_foreach": lambda p: torch.optim.Adam(p, foreach=True),
-    "adam_fused": lambda p: torch.optim.Adam(p, fused=True),
-    "sgd_momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
-    "adagrad": lambda p: torch.optim.Adagrad(p),
+    "adam_foreach": lambda m: torch.optim.Adam(m.parameters(), foreach=True),
+    "adam_fused": lambda m: torch.optim.Adam(m.parameters(), fused=True),
+    "sgd_momentum": lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9),
+    "adagrad": lambda m: torch.optim.Adagrad(m.parameters()),
 }
 
 
@@ -103,13 +105,22 @@ def optbench_optimizers():
     from optbench.optim import available_optimizers, build_optimizer
     from optbench.optim.factory import load_optimizer_config
 
-    return {n: (lambda p, n=n: build_optimizer(load_optimizer_config(n), p)) for n in available_optimizers()}
+    return {n: (lambda m, n=n: build_optimizer(load_optimizer_config(n), m)) for n in available_optimizers()}
+
+
+# Steps that read a tensor's value on the host (Prodigy's step-size estimate, torchao's quantisation) cannot run
+# on fake tensors: the memory report leaves them out with a note (their state count is still analytic).
+DATA_DEPENDENT = {"prodigy", "adamw8bit"}
 
 
 def check_all(build, optimizers, make_batch, loss, precision):
     """project_steps (one forward and backward for all optimizers) against a measured step per optimizer."""
-    fake = project_steps(build, optimizers, make_batch, loss, precision)
+    errors = {}
+    fake = project_steps(build, optimizers, make_batch, loss, precision, on_error=errors.__setitem__)
+    assert set(errors) <= DATA_DEPENDENT, errors
     for name, build_opt in optimizers.items():
+        if name in errors:
+            continue
         real = measured(build, build_opt, make_batch, loss, precision)
         for category in CATEGORIES:
             assert fake[name].at_peak[category] == pytest.approx(real.at_peak[category], rel=0.02, abs=1024), (

@@ -16,6 +16,8 @@ Conventions (checked in tests/test_adax.py):
   :math:`\hat v_t = \hat v_{t-1} + (\beta_2 / b_t)(g_t^2 - \hat v_{t-1})`: a lerp with weight :math:`\beta_2/b_t`,
   computed in float64 on the host from the step count.
 * Weight decay is decoupled (AdaX-W) with the torch.optim.AdamW convention: ``param *= 1 - lr * weight_decay``.
+* ``bias_correction=False`` divides by :math:`\sqrt{v_t} = \sqrt{b_t \hat v_t}` instead: the same paths with
+  lr and eps divided by :math:`\sqrt{b_t}` (and weight decay multiplied by it, so lr * weight_decay is unchanged).
 
 Three code paths compute the same update. Written as a lerp, AdaX is AdamW with a per-step
 :math:`\beta_2 = 1 - \beta_2/b_t` and no bias correction, so the default path (``fused``, on CPU and CUDA) runs
@@ -58,6 +60,7 @@ class AdaX(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         *,
+        bias_correction: bool = True,
         foreach: bool | None = None,
         fused: bool | None = None,
     ) -> None:
@@ -73,7 +76,15 @@ class AdaX(Optimizer):
             raise ValueError(f"Invalid weight_decay: {weight_decay} (must be >= 0)")
         if fused is not None and not isinstance(fused, bool):
             raise ValueError(f"Invalid fused: {fused!r} (must be True, False or None)")
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach, fused=fused)
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            bias_correction=bias_correction,
+            foreach=foreach,
+            fused=fused,
+        )
         super().__init__(params, defaults)
 
     def __setstate__(self, state: dict) -> None:
@@ -82,6 +93,7 @@ class AdaX(Optimizer):
         for group in self.param_groups:
             group.setdefault("foreach", None)
             group.setdefault("fused", None)
+            group.setdefault("bias_correction", True)
 
     @staticmethod
     def state_numel(p: Tensor, group: dict) -> int:
@@ -132,6 +144,7 @@ class AdaX(Optimizer):
                 beta2=group["betas"][1],
                 eps=group["eps"],
                 weight_decay=group["weight_decay"],
+                bias_correction=group["bias_correction"],
             )
         return loss
 
@@ -150,6 +163,7 @@ def adax(
     beta2: float,
     eps: float,
     weight_decay: float,
+    bias_correction: bool = True,
 ) -> None:
     """Functional AdaX: updates ``params`` and the state tensors in place."""
     if not (fused or foreach):
@@ -164,12 +178,16 @@ def adax(
             beta2=beta2,
             eps=eps,
             weight_decay=weight_decay,
+            bias_correction=bias_correction,
         )
         return
     if fused and torch.compiler.is_compiling():
         fused = False  # torch.compile traces the foreach path; the fused kernel call with a 1e30 step does not
     for step, idx in advance_and_bucket(steps).items():
         w = adax_weight(step, beta2)
+        s_lr, s_eps, s_wd = (
+            (lr, eps, weight_decay) if bias_correction else _uncorrected(lr, eps, weight_decay, w, beta2)
+        )
         use_fused = fused and 1.0 - w < 1.0  # below double precision, beta2 = 1 - w would round to 1
         fusable = [i for i in idx if use_fused and dense_alike(params[i], grads[i], exp_avgs[i], exp_avg_sqs[i])]
         taken = set(fusable)
@@ -183,11 +201,20 @@ def adax(
                 [exp_avgs[i] for i in chosen],
                 [exp_avg_sqs[i] for i in chosen],
                 w=w,
-                lr=lr,
+                lr=s_lr,
                 beta1=beta1,
-                eps=eps,
-                weight_decay=weight_decay,
+                eps=s_eps,
+                weight_decay=s_wd,
             )
+
+
+def _uncorrected(lr: float, eps: float, weight_decay: float, w: float, beta2: float) -> tuple[float, float, float]:
+    """(lr, eps, weight_decay) that make the corrected update divide by sqrt(v_t) = sqrt(b_t) sqrt(v_hat_t):
+    b_t = beta2 / w; lr / sqrt(b_t), eps / sqrt(b_t), weight_decay * sqrt(b_t) (lr * weight_decay unchanged)."""
+    scale = math.sqrt(beta2 / w) if w > 0.0 else math.inf
+    if not math.isfinite(scale):
+        return 0.0, eps, 0.0  # v_t beyond float64: the step is 0; decay is left out with it (past ~7e6 steps)
+    return lr / scale, eps / scale, weight_decay * scale
 
 
 # Passed to the fused AdamW kernel as the step count: 1 - beta^t is then exactly 1 in double precision for every
@@ -195,7 +222,9 @@ def adax(
 _NO_BIAS_CORRECTION_STEP = 1e30
 
 
-def _single_tensor_adax(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay):
+def _single_tensor_adax(
+    params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay, bias_correction=True
+):
     for p, g, m, v_hat, step_t in zip(params, grads, exp_avgs, exp_avg_sqs, steps, strict=True):
         step_t += 1
         w = adax_weight(int(step_t.item()), beta2)
@@ -203,7 +232,10 @@ def _single_tensor_adax(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta
             p.mul_(1.0 - lr * weight_decay)
         m.lerp_(g, 1.0 - beta1)
         v_hat.lerp_(g * g, w)
-        denom = v_hat.sqrt().add_(eps)
+        if bias_correction:
+            denom = v_hat.sqrt().add_(eps)
+        else:  # sqrt(v_t) = sqrt(b_t * v_hat), the paper's v_t without its normalisation
+            denom = (v_hat * (beta2 / w)).sqrt().add_(eps)
         p.addcdiv_(m, denom, value=-lr)
 
 

@@ -36,10 +36,22 @@ def filter_runs(
     return runs[keep & (runs["status"] != "failed")].reset_index(drop=True)
 
 
+def by_variant(runs: pd.DataFrame) -> pd.DataFrame:
+    """Reports group and label runs by ``optimizer``: there, each variant ('adam, no bias correction') is its own
+    entry; the plain name stays in ``optimizer_name`` (what ``filters.optimizers`` matches)."""
+    if runs.empty or "optimizer_name" in runs:
+        return runs
+    runs = runs.assign(optimizer_name=runs["optimizer"])
+    if "label" in runs:
+        runs["optimizer"] = runs["label"].where(runs["label"].notna(), runs["optimizer"])
+    return runs
+
+
 def load_runs(store_dir: str, **filters) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(summaries, metrics) of the finished and diverged runs in the store that match ``filters``."""
+    """(summaries, metrics) of the finished and diverged runs in the store that match ``filters``, one entry per
+    optimizer variant (see ``by_variant``)."""
     skipped: list[str] = []
-    runs = filter_runs(load_summaries(store_dir, skipped=skipped), **filters)
+    runs = by_variant(filter_runs(load_summaries(store_dir, skipped=skipped), **filters))
     metrics = load_metrics(store_dir, list(runs["run_id"]), skipped=skipped) if not runs.empty else pd.DataFrame()
     if skipped:
         n = len(skipped)
@@ -78,6 +90,6 @@ def load_wandb_runs(project: str, entity: str | None = None, **filters) -> tuple
                     .dropna(how="all", subset=list(cols.values()))
                 )
                 metrics.append(part.assign(split=split, run_id=run.name))
-    runs = filter_runs(pd.DataFrame(summaries), **filters)
+    runs = by_variant(filter_runs(pd.DataFrame(summaries), **filters))
     frame = pd.concat(metrics, ignore_index=True) if metrics else pd.DataFrame()
     return runs, frame[frame["run_id"].isin(runs["run_id"])] if not frame.empty else frame

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from optbench.ranking import frame_direction
-from optbench.report.style import color
+from optbench.report.style import by_family, color, family
 from optbench.report.tables import best_lr
 from optbench.units import human_bytes
 
@@ -31,8 +31,8 @@ def runs_at_best_lr(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([g[g["lr"] == best_lr(g)] for _, g in runs.groupby("optimizer", sort=False)])
 
 
-def _band(ax, x, mean, std, c, label, log_y=False):
-    ax.plot(x, mean, color=c, label=label, lw=1.6)
+def _band(ax, x, mean, std, c, label, log_y=False, ls="-"):
+    ax.plot(x, mean, color=c, label=label, lw=1.6, ls=ls)
     if std is not None and np.isfinite(std).any():
         low = mean - std
         if log_y:
@@ -40,39 +40,88 @@ def _band(ax, x, mean, std, c, label, log_y=False):
         ax.fill_between(x, low, mean + std, color=c, alpha=0.2, lw=0)
 
 
+FACET_ABOVE = 8  # more optimizers than this: one row of panels per family, each with the reference optimizer
+REFERENCE = ("adamw", "adam")  # drawn in every family's row, grey, when present
+
+
+def facets(names: list[str]) -> list[tuple[str, list[str]]]:
+    """(row title, optimizers) for a figure: one row for few optimizers, else one per family (see style.py)."""
+    names = by_family(names)
+    if len(names) <= FACET_ABOVE:
+        return [("", names)]
+    rows: dict[str, list[str]] = {}
+    for name in names:
+        rows.setdefault(family(name), []).append(name)
+    return list(rows.items())
+
+
+def reference_for(names: list[str], row: list[str]) -> str | None:
+    """The optimizer drawn in grey in a family's row (AdamW, else Adam), unless it is in that row already."""
+    for ref in REFERENCE:
+        if ref in names and ref not in row:
+            return ref
+    return None
+
+
+def _curves_of(axes, name, group, metrics, metric, reference=False) -> None:
+    c = (0.55, 0.55, 0.55, 1.0) if reference else color(name)
+    lr = group["lr"].iloc[0]
+    ok = group[group["status"] == "finished"]["run_id"]
+    train = metrics[(metrics["split"] == "train") & metrics["run_id"].isin(ok)]
+    label = f"{name} (lr={lr:.3g}, n={len(ok)})" + (", reference" if reference else "")
+    ls = "--" if reference else "-"
+    if not train.empty:
+        agg = train.groupby("step").agg(loss=("loss", "mean"), std=("loss", "std"), t=("train_s", "mean"))
+        _band(axes[0], agg.index, agg["loss"], None if reference else agg["std"], c, label, log_y=True, ls=ls)
+        _band(axes[1], agg["t"], agg["loss"], None if reference else agg["std"], c, label, log_y=True, ls=ls)
+    evals = metrics[metrics["split"].isin(["eval", "test"]) & metrics["run_id"].isin(ok)]
+    if not evals.empty and metric in evals:
+        agg = evals.groupby("step")[metric].agg(["mean", "std"])
+        _band(axes[2], agg.index, agg["mean"], None if reference else agg["std"], c, label, ls=ls)
+        axes[2].plot(agg.index, agg["mean"], "o", color=c, ms=3)
+    if reference:
+        return
+    for rid in group[group["status"] == "diverged"]["run_id"]:  # marked, not dropped
+        rows = metrics[(metrics["run_id"] == rid) & (metrics["split"] == "train")]
+        if "diverged" in rows:  # the bad loss itself (NaN, inf or 1e30) would flatten every other curve
+            rows = rows[rows["diverged"].fillna(False).astype(bool) == False]  # noqa: E712
+        if not rows.empty:
+            axes[0].plot(rows["step"], rows["loss"], "--", color=c, lw=1)
+            axes[0].plot(rows["step"].iloc[-1], rows["loss"].iloc[-1], "x", color=c, ms=9, mew=2)
+        axes[0].plot([], [], "x", color=c, label=f"{name}: diverged run")
+
+
 def curves(runs: pd.DataFrame, metrics: pd.DataFrame):
-    """Train loss vs step and vs training seconds, and the eval metric vs step."""
+    """Train loss vs step and vs training seconds, and the eval metric vs step; with many optimizers one row per
+    family, each beside the reference optimizer (grey, dashed)."""
     metric = runs["metric_name"].iloc[0]
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
-    for name, group in runs_at_best_lr(runs).groupby("optimizer", sort=False):
-        c, lr = color(name), group["lr"].iloc[0]
-        ok = group[group["status"] == "finished"]["run_id"]
-        train = metrics[(metrics["split"] == "train") & metrics["run_id"].isin(ok)]
-        label = f"{name} (lr={lr:.3g}, n={len(ok)})"
-        if not train.empty:
-            agg = train.groupby("step").agg(loss=("loss", "mean"), std=("loss", "std"), t=("train_s", "mean"))
-            _band(axes[0], agg.index, agg["loss"], agg["std"], c, label, log_y=True)
-            _band(axes[1], agg["t"], agg["loss"], agg["std"], c, label, log_y=True)
-        evals = metrics[metrics["split"].isin(["eval", "test"]) & metrics["run_id"].isin(ok)]
-        if not evals.empty and metric in evals:
-            agg = evals.groupby("step")[metric].agg(["mean", "std"])
-            _band(axes[2], agg.index, agg["mean"], agg["std"], c, label)
-            axes[2].plot(agg.index, agg["mean"], "o", color=c, ms=3)
-        for rid in group[group["status"] == "diverged"]["run_id"]:  # marked, not dropped
-            rows = metrics[(metrics["run_id"] == rid) & (metrics["split"] == "train")]
-            if "diverged" in rows:  # the bad loss itself (NaN, inf or 1e30) would flatten every other curve
-                rows = rows[rows["diverged"].fillna(False).astype(bool) == False]  # noqa: E712
-            if not rows.empty:
-                axes[0].plot(rows["step"], rows["loss"], "--", color=c, lw=1)
-                axes[0].plot(rows["step"].iloc[-1], rows["loss"].iloc[-1], "x", color=c, ms=9, mew=2)
-            axes[0].plot([], [], "x", color=c, label=f"{name}: diverged run")
-    axes[0].set(xlabel="step", ylabel="train loss", yscale="log", title="train loss vs step")
-    axes[1].set(xlabel="training time (s)", ylabel="train loss", yscale="log", title="train loss vs time")
-    axes[2].set(xlabel="step", ylabel=metric, title=f"{metric} vs step")
-    for ax in axes:
-        ax.grid(alpha=0.3, which="both")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
+    best = runs_at_best_lr(runs)
+    groups = {name: g for name, g in best.groupby("optimizer", sort=False)}
+    rows = facets(list(groups))
+    fig, grid = plt.subplots(len(rows), 3, figsize=(16, 4.6 if len(rows) == 1 else 2.9 * len(rows)), squeeze=False)
+    for axes, (fam, names) in zip(grid, rows, strict=True):
+        ref = reference_for(list(groups), names) if len(rows) > 1 else None
+        if ref is not None:
+            _curves_of(axes, ref, groups[ref], metrics, metric, reference=True)
+        for name in names:
+            _curves_of(axes, name, groups[name], metrics, metric)
+        axes[0].set(ylabel="train loss", yscale="log")
+        axes[1].set(yscale="log")
+        axes[2].set(ylabel=metric)
+        for ax in axes:
+            ax.grid(alpha=0.3, which="both")
+        if len(rows) > 1:
+            axes[0].set_title(fam, loc="left", fontsize=10, fontweight="bold")
+            handles, labels = axes[0].get_legend_handles_labels()
+            axes[2].legend(handles, labels, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    top, bottom = grid[0], grid[-1]
+    for ax, what in zip(top, ("train loss vs step", "train loss vs time", f"{metric} vs step"), strict=True):
+        ax.set_title(what if len(rows) == 1 else f"{' ' * 30}{what}", fontsize=10)
+    for ax, xlabel in zip(bottom, ("step", "training time (s)", "step"), strict=True):
+        ax.set_xlabel(xlabel)
+    if len(rows) == 1:
+        handles, labels = grid[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     fig.suptitle(title(runs, "training curves, mean ± 1 std over seeds at each optimizer's best lr"))
     fig.tight_layout()
     return fig
@@ -81,30 +130,43 @@ def curves(runs: pd.DataFrame, metrics: pd.DataFrame):
 def lr_sensitivity(runs: pd.DataFrame):
     """Final eval metric vs lr per optimizer (left) and vs lr relative to each optimizer's best lr (right, where
     the optimizers' curves line up and their widths compare): seeds as dots, the mean as a line, diverged runs as x
-    at the bottom."""
+    at the bottom. With many optimizers, one row per family."""
     metric = runs["metric_name"].iloc[0]
-    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
+    groups = {name: g for name, g in runs.groupby("optimizer", sort=False)}
+    rows = facets(list(groups))
+    fig, grid = plt.subplots(
+        len(rows), 2, figsize=(14, 4.8 if len(rows) == 1 else 2.9 * len(rows)), squeeze=False, sharey=True
+    )
     finite = runs.loc[runs["status"] == "finished", "final_metric"].dropna()
     floor = finite.min() if not finite.empty else 0.0
-    for ax, relative in zip(axes, (False, True), strict=True):
-        for name, group in runs.groupby("optimizer", sort=False):
-            c = color(name)
-            scale = best_lr(group) if relative else 1.0
-            ok = group[group["status"] == "finished"]
-            ax.scatter(ok["lr"] / scale, ok["final_metric"], color=c, s=14, alpha=0.7)
-            mean = ok.groupby("lr")["final_metric"].mean()
-            ax.plot(mean.index / scale, mean.values, "-", color=c, label=name if not relative else None)
-            bad = group[group["status"] == "diverged"]
-            if not bad.empty:
-                ax.scatter(bad["lr"] / scale, [floor] * len(bad), marker="x", color=c, s=40)
-        ax.set(xscale="log", ylabel=f"final {metric}")
-        ax.grid(alpha=0.3, which="both")
-    axes[0].set(xlabel="learning rate", title="final metric vs learning rate")
-    axes[1].axvline(1.0, color="0.5", lw=0.8)
-    axes[1].set(xlabel="learning rate / the optimizer's best", title="relative to each optimizer's best lr")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, title="x = diverged")
-    fig.suptitle(title(runs, "learning-rate sensitivity; dots: seeds, lines: mean over seeds"))
+    for axes, (fam, names) in zip(grid, rows, strict=True):
+        for ax, relative in zip(axes, (False, True), strict=True):
+            for name in names:
+                group, c = groups[name], color(name)
+                scale = best_lr(group) if relative else 1.0
+                ok = group[group["status"] == "finished"]
+                ax.scatter(ok["lr"] / scale, ok["final_metric"], color=c, s=14, alpha=0.7)
+                mean = ok.groupby("lr")["final_metric"].mean()
+                ax.plot(mean.index / scale, mean.values, "-", color=c, label=name if not relative else None)
+                bad = group[group["status"] == "diverged"]
+                if not bad.empty:
+                    ax.scatter(bad["lr"] / scale, [floor] * len(bad), marker="x", color=c, s=40)
+            ax.set(xscale="log")
+            ax.grid(alpha=0.3, which="both")
+        axes[0].set(ylabel=f"final {metric}")
+        axes[1].axvline(1.0, color="0.5", lw=0.8)
+        if len(rows) > 1:
+            axes[0].set_title(fam, loc="left", fontsize=10, fontweight="bold")
+            handles, labels = axes[0].get_legend_handles_labels()
+            axes[1].legend(handles, labels, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    grid[0][0].set_title(("" if len(rows) == 1 else " " * 40) + "final metric vs learning rate", fontsize=10)
+    grid[0][1].set_title("relative to each optimizer's best lr", fontsize=10)
+    grid[-1][0].set(xlabel="learning rate")
+    grid[-1][1].set(xlabel="learning rate / the optimizer's best")
+    if len(rows) == 1:
+        handles, labels = grid[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, title="x = diverged")
+    fig.suptitle(title(runs, "learning-rate sensitivity; dots: seeds, lines: mean over seeds; x = diverged"))
     fig.tight_layout()
     return fig
 
@@ -112,8 +174,21 @@ def lr_sensitivity(runs: pd.DataFrame):
 def _bars(ax, names, values, errors=None, ylabel=""):
     ax.bar(names, values, yerr=errors, color=[color(n) for n in names], capsize=3)
     ax.set_ylabel(ylabel)
-    ax.tick_params(axis="x", rotation=30)
+    _name_ticks(ax, names)
     ax.grid(alpha=0.3, axis="y")
+
+
+def _name_ticks(ax, names) -> None:
+    """Optimizer names under bars: slanted, smaller as there are more of them."""
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(
+        names, rotation=30 if len(names) <= 10 else 60, ha="right", fontsize=9 if len(names) <= 10 else 7
+    )
+
+
+def bar_width(n: int, panels: int) -> float:
+    """Figure width for ``panels`` bar panels of ``n`` optimizers each."""
+    return max(6.0, 0.32 * n + 2.0) * panels
 
 
 def _unit(top: float) -> tuple[str, float]:
@@ -130,9 +205,10 @@ def memory(runs: pd.DataFrame):
     from optbench.report.memory_table import COLUMN, SHOWN
 
     g = runs.groupby("optimizer", sort=False)
-    names = list(g.groups)
+    names = by_family(list(g.groups))
     split = all(f"mem_{c}_bytes" in runs for c in SHOWN) and runs["mem_peak_bytes"].notna().any()
-    fig, axes = plt.subplots(1, 3 if split else 2, figsize=(17 if split else 12, 4.6))
+    panels = 3 if split else 2
+    fig, axes = plt.subplots(1, panels, figsize=(max(17 if split else 12, bar_width(len(names), panels)), 4.6))
     axes = list(axes)
     if split:
         ax = axes.pop(0)
@@ -144,20 +220,24 @@ def memory(runs: pd.DataFrame):
             ax.bar(names, values, bottom=bottom, color=CATEGORY_COLORS[c], label=COLUMN[c])
             bottom += values
         ax.set_ylabel(f"tracked tensor memory ({unit})")
-        ax.tick_params(axis="x", rotation=30)
+        _name_ticks(ax, names)
         ax.grid(alpha=0.3, axis="y")
         handles, labels = ax.get_legend_handles_labels()
         ax.set_ylim(0, bottom.max() * 1.3)
         ax.legend(handles, labels, fontsize=7, ncol=3, loc="upper center")
         ax.set_title("training-step peak by category (MemTracker)", fontsize=10)
-    measured = g["state_bytes"].first()
+    measured = g["state_bytes"].first().reindex(names)
     unit, scale = _unit(float(measured.max()))
     _bars(axes[0], names, measured.values / scale, ylabel=f"optimizer state ({unit})")
     for x, value in enumerate(measured):
         axes[0].annotate(
-            human_bytes(value), (x, measured.max() / scale * 0.02 + value / scale), ha="center", fontsize=7
+            human_bytes(value),
+            (x, measured.max() / scale * 0.02 + value / scale),
+            ha="center",
+            fontsize=7 if len(names) <= 10 else 5,
+            rotation=0 if len(names) <= 10 else 90,
         )
-    analytic = g["state_bytes_analytic"].first() / scale
+    analytic = g["state_bytes_analytic"].first().reindex(names) / scale
     axes[0].scatter(names, analytic.values, marker="_", s=600, color="black", zorder=3, label="analytic")
     axes[0].legend(fontsize=8)
     axes[0].set_title("optimizer state (bars measured, ticks analytic)", fontsize=10)
@@ -167,11 +247,12 @@ def memory(runs: pd.DataFrame):
         if cuda
         else ("peak_rss_bytes", "process peak RSS (data and runtime included)")
     )
-    peak = g[key].mean()
+    peak = g[key].mean().reindex(names)
     unit, scale = _unit(float(peak.max()))
-    _bars(axes[1], names, peak.values / scale, g[key].std().values / scale, ylabel=f"{what.split(' (')[0]} ({unit})")
+    spread = g[key].std().reindex(names).values / scale
+    _bars(axes[1], names, peak.values / scale, spread, ylabel=f"{what.split(' (')[0]} ({unit})")
     if cuda or not split:  # on the CPU the tensors are a sliver of the process: the first panel shows them
-        tensors = g["tensor_bytes"].mean() / scale
+        tensors = g["tensor_bytes"].mean().reindex(names) / scale
         axes[1].scatter(names, tensors.values, marker="_", s=600, color="black", zorder=3, label="params+grads+state")
         axes[1].legend(fontsize=8)
     axes[1].set_title(f"{what}; whiskers: ±1 std over runs", fontsize=10)
@@ -185,17 +266,13 @@ def throughput(runs: pd.DataFrame):
     unit = runs["unit"].iloc[0]
     done = runs[runs["status"] == "finished"]
     g = done.groupby("optimizer", sort=False)
-    names = list(g.groups)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
-    _bars(axes[0], names, g["throughput"].mean().values, g["throughput"].std().values, ylabel=f"{unit}/s")
+    names = by_family(list(g.groups))
+    fig, axes = plt.subplots(1, 2, figsize=(max(12, bar_width(len(names), 2)), 4.4))
+    speed = g["throughput"]
+    _bars(axes[0], names, speed.mean()[names].values, speed.std()[names].values, ylabel=f"{unit}/s")
     axes[0].set_title(f"training throughput ({unit}/s, timed steps only); whiskers: ±1 std over runs", fontsize=10)
-    _bars(
-        axes[1],
-        names,
-        g["opt_step_time_s"].mean().values * 1e3,
-        g["opt_step_time_s"].std().values * 1e3,
-        ylabel="optimizer step (ms)",
-    )
+    step = g["opt_step_time_s"]
+    _bars(axes[1], names, step.mean()[names].values * 1e3, step.std()[names].values * 1e3, ylabel="optimizer step (ms)")
     axes[1].set_title("optimizer step time; whiskers: ±1 std over runs", fontsize=10)
     fig.suptitle(title(done, "throughput"))
     fig.tight_layout()

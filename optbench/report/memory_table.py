@@ -10,6 +10,8 @@ checks the projection against measurement on real tensors for the models that fi
 
 from __future__ import annotations
 
+import sys
+
 import pandas as pd
 
 from optbench.errors import OptbenchError
@@ -41,8 +43,10 @@ def _fits(peak: int) -> str:
 
 def memory_table(models: list[str], optimizers: list[str] | None = None, precisions: list[str] | None = None):
     """One row per (model, precision, optimizer): the bytes of each category at the step's peak, the peak, the
-    optimizer step's rise above its state, state / parameter bytes, and the analytic state count."""
+    optimizer step's rise above its state, state / parameter bytes, and the analytic state count. An optimizer
+    whose extra is not installed, or whose step cannot run on fake tensors, is left out with a note on stderr."""
     rows = []
+    left_out: dict[str, str] = {}
     names = optimizers or available_optimizers()
     unknown = [n for n in names if n not in available_optimizers()]
     if unknown:
@@ -55,7 +59,7 @@ def memory_table(models: list[str], optimizers: list[str] | None = None, precisi
         n_params = n_parameters(zoo)
         for precision_name in precisions or list(PRECISIONS):
             precision = PRECISIONS[precision_name]
-            builders = {n: (lambda p, n=n: build_optimizer(load_optimizer_config(n), p)) for n in names}
+            builders = {n: (lambda m, n=n: build_optimizer(load_optimizer_config(n), m)) for n in names}
             analytic: dict[str, int | None] = {}
             try:
                 projected = project_steps(
@@ -65,6 +69,9 @@ def memory_table(models: list[str], optimizers: list[str] | None = None, precisi
                     zoo.loss,
                     precision,
                     inspect=lambda n, opt, seen=analytic: seen.__setitem__(n, analytic_state_bytes(opt)),
+                    on_error=lambda n, e, m=model_name, p=precision_name: left_out.setdefault(
+                        n, f"{m} at {p}: {str(e).splitlines()[0] if isinstance(e, OptbenchError) else repr(e)[:200]}"
+                    ),
                 )
             except Exception as e:  # a model file's configuration the builder or the model code rejects
                 raise OptbenchError(
@@ -88,6 +95,8 @@ def memory_table(models: list[str], optimizers: list[str] | None = None, precisi
                     "state_per_param_bytes": m.resident["state"] / param_bytes if param_bytes else float("nan"),
                 }
                 rows.append(row)
+    for name, why in left_out.items():
+        print(f"optbench-report: memory: {name} left out ({why})", file=sys.stderr)
     return pd.DataFrame(rows)
 
 

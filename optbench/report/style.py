@@ -1,7 +1,13 @@
-"""Shared figure style: one fixed colour per optimizer in every figure, and saving as PNG + PDF."""
+"""Shared figure style: one fixed colour per optimizer in every figure, and saving as PNG + PDF.
+
+Optimizers are coloured by family (``about.family`` in their YAML): one colour map per family, one shade per
+member, so with two dozen optimizers a reader still sees which are Adam's relatives and which are sign or
+matrix methods. A variant ('adam, no bias correction') takes its base optimizer's hue, darker.
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import matplotlib
@@ -10,17 +16,68 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from optbench.optim import available_optimizers  # noqa: E402
+from optbench.optim.about import read_about  # noqa: E402
+from optbench.optim.factory import load_optimizer_config  # noqa: E402
 
-_PALETTE = plt.get_cmap("tab10").colors
+# family -> colour map; families in the order figures list them
+FAMILY_MAPS = {
+    "sgd": "Greys",
+    "adagrad": "YlOrBr",
+    "adam": "Blues",
+    "memory-efficient": "Greens",
+    "sign": "Reds",
+    "matrix": "Purples",
+    "schedule-free": "RdPu",
+    "other": "copper",
+}
 
 
+@lru_cache(maxsize=1)
+def families() -> dict[str, str]:
+    """Family of every optimizer in the registry (``about.family``)."""
+    out = {}
+    for name in available_optimizers():
+        try:
+            out[name] = read_about(load_optimizer_config(name)).family
+        except Exception:  # noqa: BLE001 - a broken YAML is reported by the run that uses it, not by a figure
+            out[name] = "other"
+    return out
+
+
+def base_name(label: str) -> str:
+    """'adam, no bias correction' -> 'adam'."""
+    return label.split(",")[0].strip()
+
+
+def family(label: str) -> str:
+    return families().get(base_name(label), "other")
+
+
+@lru_cache(maxsize=1)
 def optimizer_colors() -> dict[str, tuple]:
-    """Colours keyed by optimizer name, in the registry's (alphabetical) order, so they never change per figure."""
-    return {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(available_optimizers())}
+    """Colours keyed by optimizer name, fixed by the registry (family, then name), never changing per figure."""
+    members: dict[str, list[str]] = {}
+    for name, fam in sorted(families().items()):
+        members.setdefault(fam if fam in FAMILY_MAPS else "other", []).append(name)
+    out = {}
+    for fam, names in members.items():
+        cmap = plt.get_cmap(FAMILY_MAPS[fam])
+        for i, name in enumerate(names):  # shades from 0.45 to 0.95 of the map: light enough to tell apart
+            out[name] = cmap(0.45 + 0.5 * (i + 1) / (len(names) + 1) if len(names) > 1 else 0.75)
+    return out
 
 
-def color(name: str) -> tuple:
-    return optimizer_colors().get(name, (0.3, 0.3, 0.3))
+def color(label: str) -> tuple:
+    base = optimizer_colors().get(base_name(label), (0.3, 0.3, 0.3, 1.0))
+    if base_name(label) != label:  # a variant: the same hue, darker
+        return tuple(0.6 * c for c in base[:3]) + (1.0,)
+    return base
+
+
+def by_family(names) -> list[str]:
+    """``names`` ordered by family (FAMILY_MAPS' order), then by name."""
+    order = {f: i for i, f in enumerate(FAMILY_MAPS)}
+    return sorted(names, key=lambda n: (order.get(family(n), len(order)), n))
 
 
 def save(fig, out_dir: Path, stem: str) -> list[Path]:

@@ -45,6 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from optbench.errors import OptbenchError
+from optbench.tracking.naming import neutral_removed, variant_slug
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,11 @@ def portable_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_id(config: dict[str, Any]) -> str:
-    """Deterministic id: '<task>-<optimizer>-<12 hex of the config hash>' over identity keys only."""
-    identity = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
+    """Deterministic id: '<task>-<optimizer and its variant switches>-<12 hex of the config hash>' over identity
+    keys only (declarations and switches at their neutral value leave it unchanged: see naming.py)."""
+    identity = {k: v for k, v in neutral_removed(config).items() if k not in NON_IDENTITY_KEYS}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return f"{config['task']['name']}-{config['optimizer']['name']}-{digest}"
+    return f"{config['task']['name']}-{variant_slug(config)}-{digest}"
 
 
 def _write_json(path: Path, obj: Any) -> None:

@@ -1,0 +1,66 @@
+"""How a run's variant switches show: in its id (a file-name slug), its label in reports and W&B, and which
+config keys make up its identity.
+
+A switch at its neutral value (bias correction on, the optimizer's own weight-decay mode, no wrapper,
+``accumulate=1``) and the ``about`` declarations leave the id unchanged, so records made before a switch
+existed still resume.
+"""
+
+from __future__ import annotations
+
+
+def _native_weight_decay(optimizer_cfg: dict) -> str | None:
+    return (optimizer_cfg.get("about") or {}).get("weight_decay")
+
+
+def variant_parts(config: dict) -> list[tuple[str, str]]:
+    """(slug, words) for each switch a run's config sets away from its neutral value, in a fixed order."""
+    opt = config.get("optimizer") or {}
+    parts = []
+    if opt.get("bias_correction") is False:
+        parts.append(("nobc", "no bias correction"))
+    mode = opt.get("weight_decay_mode")
+    if mode is not None and mode != _native_weight_decay(opt):
+        parts.append((mode, "L2 weight decay" if mode == "l2" else "decoupled weight decay"))
+    wrapper = config.get("wrapper")
+    if wrapper:
+        args = {k: v for k, v in wrapper.items() if k not in ("name", "_target_", "about")}
+        shown = ", ".join(f"{k}={v}" for k, v in args.items() if k in ("k", "alpha"))
+        slug = "-".join([wrapper["name"], *(f"{k}{v}" for k, v in args.items() if k in ("k", "alpha"))])
+        parts.append((slug, f"{wrapper['name']} ({shown})" if shown else wrapper["name"]))
+    k = config.get("accumulate") or 1
+    if k != 1:
+        parts.append((f"acc{k}", f"accumulate {k}"))
+    return parts
+
+
+def variant_label(config: dict) -> str:
+    """How reports and W&B name a run's optimizer: 'adam', or 'adam, no bias correction, lookahead (k=5, ...)'."""
+    name = (config.get("optimizer") or {}).get("name", "?")
+    return ", ".join([name, *(words for _, words in variant_parts(config))])
+
+
+def variant_slug(config: dict) -> str:
+    """The same as a file-name part for run ids: 'adam', 'adam.nobc.lookahead-k5-alpha0.5'."""
+    name = (config.get("optimizer") or {}).get("name", "?")
+    return ".".join([name, *(slug for slug, _ in variant_parts(config))])
+
+
+def neutral_removed(config: dict) -> dict:
+    """``config`` without what leaves a run's behaviour unchanged: declarations (``about``) and switches at their
+    neutral value. Records made before a switch existed keep their identity."""
+    out = dict(config)
+    opt = dict(out.get("optimizer") or {})
+    opt.pop("about", None)
+    if opt.get("bias_correction") is True:
+        opt.pop("bias_correction")
+    if "weight_decay_mode" in opt and opt["weight_decay_mode"] == _native_weight_decay(config.get("optimizer") or {}):
+        opt.pop("weight_decay_mode")
+    out["optimizer"] = opt
+    if out.get("accumulate", 1) in (1, None):
+        out.pop("accumulate", None)
+    if out.get("wrapper") is None:
+        out.pop("wrapper", None)
+    else:
+        out["wrapper"] = {k: v for k, v in out["wrapper"].items() if k != "about"}
+    return out

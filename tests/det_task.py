@@ -1,0 +1,41 @@
+"""A deterministic float64 task for exact comparisons: linear regression, batches in a fixed order (no shuffling)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from optbench.tasks.base import Batch, Task
+
+
+class DeterministicRegression(Task):
+    unit = "examples"
+    metric = "test_mse"
+    higher_is_better = False
+
+    def load(self) -> None:
+        g = torch.Generator().manual_seed(0)
+        n, d = int(self.cfg.n_train), int(self.cfg.dim)
+        self.x = torch.randn(n, d, generator=g, dtype=torch.float64)
+        w = torch.randn(d, 1, generator=g, dtype=torch.float64)
+        self.y = torch.tanh(self.x @ w) + 0.1 * torch.randn(n, 1, generator=g, dtype=torch.float64)
+
+    def build_model(self) -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(self.cfg.dim, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+
+    def steps_per_epoch(self) -> int:
+        return len(self.x) // self.cfg.batch_size
+
+    def train_batches(self, epoch: int):
+        b = self.cfg.batch_size
+        for i in range(self.steps_per_epoch()):
+            yield Batch((self.x[i * b : (i + 1) * b], self.y[i * b : (i + 1) * b]), b)
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        x, y = batch.tensors
+        return ((model(x) - y) ** 2).mean()
+
+    def evaluate(self, model: nn.Module, final: bool = False) -> dict:
+        with torch.no_grad():
+            return {"test_mse": float(((model(self.x) - self.y) ** 2).mean())}
