@@ -71,7 +71,8 @@ def app(cfg: DictConfig) -> float | None:
         sys.exit(130)
     if summary["status"] == "failed" and hydra_cfg.mode != RunMode.MULTIRUN:
         sys.exit(1)
-    return summary.get("final_metric")  # sweepers (tuning, Optuna) optimise the headline metric
+    # sweepers (tuning, Optuna) optimise the headline metric, or the summary key `tune_metric` names
+    return summary.get(cfg.get("tune_metric") or "final_metric")
 
 
 MAIN_PID_ENV = "OPTBENCH_MAIN_PID"

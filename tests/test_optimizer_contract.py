@@ -163,3 +163,16 @@ def test_fused_auto_picks_torch_kernels_and_leaves_ours_to_choose_per_tensor():
     for name in ("adax", "adafactor"):  # None: our optimizers decide per tensor which kernel runs
         assert build_optimizer(optimizer_cfg(name), cpu).defaults["fused"] is None
         assert build_optimizer(optimizer_cfg(name, fused=False), cpu).defaults["fused"] is False
+
+
+def test_the_mnist_shootout_and_the_readme_list_every_optimizer():
+    from omegaconf import OmegaConf
+
+    from .conftest import REPO
+
+    shootout = OmegaConf.load(REPO / "conf" / "experiment" / "optimizer_shootout.yaml")
+    assert sorted(shootout.hydra.sweeper.params.optimizer.split(",")) == NAMES
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("## Optimizers beyond the eight") :]
+    for name in NAMES:
+        assert f"| `{name}` |" in table, name

@@ -62,6 +62,7 @@ NON_IDENTITY_KEYS = (
     "save_model",
     "hydra",
     "memory_probe_steps",  # measures memory on a few steps; trains the same
+    "tune_metric",  # what a sweeper ranks by; trains the same
 )
 # Outcomes that a re-run of the same config skips (failed runs are retried).
 COMPLETE_STATUSES = ("finished", "diverged")

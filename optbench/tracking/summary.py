@@ -39,7 +39,7 @@ def summary_frame(summaries: list[dict[str, Any]]) -> pd.DataFrame:
         metric = s.get("metric_name") or "metric"
         rows.append(
             {
-                "optimizer": s.get("optimizer"),
+                "optimizer": s.get("label") or s.get("optimizer"),
                 "seed": s.get("seed"),
                 "lr": s.get("lr"),
                 "precision": s.get("precision", "fp32"),
