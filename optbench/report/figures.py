@@ -8,11 +8,12 @@ their last good record.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
 from optbench.ranking import frame_direction
-from optbench.report.style import by_family, color, family
+from optbench.report.style import by_family, color, family, line_style, marker
 from optbench.report.tables import best_lr
 from optbench.units import human_bytes
 
@@ -69,7 +70,7 @@ def _curves_of(axes, name, group, metrics, metric, reference=False) -> None:
     ok = group[group["status"] == "finished"]["run_id"]
     train = metrics[(metrics["split"] == "train") & metrics["run_id"].isin(ok)]
     label = f"{name} (lr={lr:.3g}, n={len(ok)})" + (", reference" if reference else "")
-    ls = "--" if reference else "-"
+    ls = (0, (1, 1)) if reference else line_style(name)
     if not train.empty:
         agg = train.groupby("step").agg(loss=("loss", "mean"), std=("loss", "std"), t=("train_s", "mean"))
         _band(axes[0], agg.index, agg["loss"], None if reference else agg["std"], c, label, log_y=True, ls=ls)
@@ -135,7 +136,7 @@ def lr_sensitivity(runs: pd.DataFrame):
     groups = {name: g for name, g in runs.groupby("optimizer", sort=False)}
     rows = facets(list(groups))
     fig, grid = plt.subplots(
-        len(rows), 2, figsize=(14, 4.8 if len(rows) == 1 else 2.9 * len(rows)), squeeze=False, sharey=True
+        len(rows), 2, figsize=(14, 4.8 if len(rows) == 1 else 2.9 * len(rows)), squeeze=False, sharey="row"
     )
     finite = runs.loc[runs["status"] == "finished", "final_metric"].dropna()
     floor = finite.min() if not finite.empty else 0.0
@@ -147,7 +148,7 @@ def lr_sensitivity(runs: pd.DataFrame):
                 ok = group[group["status"] == "finished"]
                 ax.scatter(ok["lr"] / scale, ok["final_metric"], color=c, s=14, alpha=0.7)
                 mean = ok.groupby("lr")["final_metric"].mean()
-                ax.plot(mean.index / scale, mean.values, "-", color=c, label=name if not relative else None)
+                ax.plot(mean.index / scale, mean.values, ls=line_style(name), color=c, label=None if relative else name)
                 bad = group[group["status"] == "diverged"]
                 if not bad.empty:
                     ax.scatter(bad["lr"] / scale, [floor] * len(bad), marker="x", color=c, s=40)
@@ -337,6 +338,27 @@ def pareto_front(x: list[float], y: list[float], higher_is_better: bool) -> list
     return sorted(front, key=lambda i: x[i])
 
 
+LABEL_PT = 290.0  # points per unit of axis height, for a 5-inch figure (label offsets are in points)
+
+
+def place_labels(ax, names, x, y, px, py) -> None:
+    """Name each point, moving a label up until its box (in axis fractions, about 0.008 per character at
+    fontsize 8) clears every label placed before it."""
+    boxes: list[tuple[float, float, float, float]] = []
+    for name in sorted(names, key=lambda n: (float(py[n]), float(px[n]))):
+        width, height = 0.008 * len(name), 0.04
+        left, bottom = float(px[name]) + 0.01, float(py[name]) + 0.015
+        for _ in range(12):
+            if not any(
+                left < r and left + width > lft and bottom < t and bottom + height > b for lft, b, r, t in boxes
+            ):
+                break
+            bottom += height
+        boxes.append((left, bottom, left + width, bottom + height))
+        dy = (bottom - float(py[name])) * LABEL_PT * 0.8
+        ax.annotate(name, (x[name], y[name]), textcoords="offset points", xytext=(6, dy), fontsize=8)
+
+
 def pareto(runs: pd.DataFrame):
     """Final metric against peak training memory and against training time, one point per optimizer at its best
     lr (mean over seeds, whiskers ±1 std), the Pareto front dashed: which optimizer, at what memory and time."""
@@ -348,7 +370,7 @@ def pareto(runs: pd.DataFrame):
     memory_key = memory_key or "tensor_bytes"
     memory_what = "peak training-step memory" if memory_key == "mem_peak_bytes" else "params + grads + state"
     g = done.groupby("optimizer", sort=False)
-    names = list(g.groups)
+    names = by_family(list(g.groups))
     y, y_err = g["final_metric"].mean(), g["final_metric"].std().fillna(0.0)
     top = float(g[memory_key].mean().max())
     unit, scale = _unit(top)
@@ -367,24 +389,29 @@ def pareto(runs: pd.DataFrame):
                 y[name],
                 xerr=x_err[name],
                 yerr=y_err[name],
-                fmt="o",
+                fmt=marker(name),
                 color=color(name),
                 ms=7,
                 capsize=3,
                 label=f"{name} (lr={g.get_group(name)['lr'].iloc[0]:.3g}, n={len(g.get_group(name))})",
             )
+        log_x = float(x.min()) > 0 and float(x.max()) / float(x.min()) > 8  # a wide range: spread the cluster
+        if log_x:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         span_x = max(float(x.max() - x.min()), 1e-12)
+        # where each point sits across the axis, 0 to 1, on the axis' own scale
+        px = np.log(x / x.min()) / np.log(x.max() / x.min()) if log_x else (x - x.min()) / span_x
         span_y = max(float(y.max() - y.min()), 1e-12)
-        placed: list[str] = []
-        for name in sorted(names, key=lambda n: (float(x[n]), float(y[n]))):
-            near = sum(
-                abs(x[o] - x[name]) < 0.03 * span_x and abs(y[o] - y[name]) < 0.03 * span_y for o in placed
-            )  # points on top of one another get their labels stacked
-            ax.annotate(name, (x[name], y[name]), textcoords="offset points", xytext=(6, 5 + 10 * near), fontsize=8)
-            placed.append(name)
+        py = (y - y.min()) / span_y
+        place_labels(ax, names, x, y, px, py)
         front = pareto_front([float(x[n]) for n in names], [float(y[n]) for n in names], higher)
         ax.plot([x[names[i]] for i in front], [y[names[i]] for i in front], "--", color="0.4", lw=1, zorder=0)
-        ax.set(xlabel=xlabel, ylabel=f"final {metric} ({'higher' if higher else 'lower'} is better)")
+        ax.set(
+            xlabel=xlabel + (", log scale" if log_x else ""),
+            ylabel=f"final {metric} ({'higher' if higher else 'lower'} is better)",
+        )
         ax.grid(alpha=0.3)
         ax.set_title(f"final {metric} vs {what} (dashed: Pareto front)", fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()

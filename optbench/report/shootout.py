@@ -14,7 +14,7 @@ import pandas as pd
 
 from optbench.memtrack import CATEGORIES
 from optbench.ranking import best_index
-from optbench.report.style import by_family, color
+from optbench.report.style import by_family, color, marker
 from optbench.units import human_bytes
 
 SHOWN = ("params", "grads", "state", "step_temporaries", "activations", "temporaries")
@@ -116,7 +116,7 @@ def quality_vs_memory(table: pd.DataFrame, what: str):
                 x,
                 row["bleu_mean"],
                 yerr=0 if row["n"] < 2 else row["bleu_std"],
-                fmt="o",
+                fmt=marker(name),
                 ms=8,
                 capsize=3,
                 color=color(name),

@@ -74,6 +74,26 @@ def color(label: str) -> tuple:
     return base
 
 
+LINE_STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def _member_index(label: str) -> int:
+    fam = family(label)
+    members = sorted(n for n, f in families().items() if f == fam)
+    base = base_name(label)
+    return members.index(base) if base in members else 0
+
+
+def line_style(label: str) -> str:
+    """Members of one family differ in line style as well as shade."""
+    return LINE_STYLES[_member_index(label) % len(LINE_STYLES)]
+
+
+def marker(label: str) -> str:
+    return MARKERS[_member_index(label) % len(MARKERS)]
+
+
 def by_family(names) -> list[str]:
     """``names`` ordered by family (FAMILY_MAPS' order), then by name."""
     order = {f: i for i, f in enumerate(FAMILY_MAPS)}
