@@ -27,6 +27,7 @@ from optbench.divergence import DEFAULT_MAX_LOSS_FACTOR, Diverged, DivergenceGua
 from optbench.errors import OptbenchError
 from optbench.memory import inner_optimizers, memory_record
 from optbench.optim import build_optimizer
+from optbench.optim.about import read_about
 from optbench.optim.factory import optimizer_about, wrap_optimizer
 from optbench.precision import resolve_precision
 from optbench.schedules import build_scheduler
@@ -94,13 +95,18 @@ def prepare_optimizer(optimizer: torch.optim.Optimizer, cfg: DictConfig, model: 
         prepare = getattr(opt, "prepare", None)
         if callable(prepare):
             prepare()
-    if optimizer_about(optimizer).compiles:
+    if declares(optimizer, "compiles"):
         scratch = copy.deepcopy(model)
         for p in scratch.parameters():
             p.grad = torch.zeros_like(p)
         build_optimizer(cfg.optimizer, scratch).step()
         del scratch
     return time.perf_counter() - start
+
+
+def declares(optimizer: torch.optim.Optimizer, capability: str) -> bool:
+    """Whether the optimizer, or one it wraps, declares ``about.<capability>`` (create_graph, compiles)."""
+    return any(getattr(optimizer_about(o), capability) for o in inner_optimizers(optimizer))
 
 
 def build_run_optimizer(cfg: DictConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -177,7 +183,7 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         "task": cfg.task.name,
         "optimizer": cfg.optimizer.name,
         "label": variant_label(config),
-        "family": optimizer_about(optimizer).family,
+        "family": read_about(config["optimizer"]).family,
         "lr": cfg.optimizer.lr,
         "accumulate": accumulation(cfg),
         "seed": cfg.seed,
@@ -320,7 +326,7 @@ def train(
         return result
 
     k = accumulation(cfg)
-    create_graph = optimizer_about(optimizer).create_graph
+    create_graph = declares(optimizer, "create_graph")
     model.train()
     set_optimizer_mode(optimizer, training=True)
     status, reason, diverged_step = "finished", "", None

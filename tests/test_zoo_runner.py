@@ -90,3 +90,9 @@ def test_muon_builds_from_the_mnist_model():
     opt = build_optimizer(load_optimizer_config("muon"), model)
     muon, adamw = (sum(p.numel() for g in part.param_groups for p in g["params"]) for part in opt.parts)
     assert muon == 784 * 32 + 32 * 16 and adamw == 16 * 10 + 32 + 16 + 10
+
+
+def test_a_wrapper_passes_on_what_its_base_optimizer_declares(make_config):
+    summary = runner.run(make_config("task=rosenbrock", "optimizer=sophia", "+wrapper=lookahead", "task.max_steps=12"))
+    assert summary["status"] == "finished", summary.get("reason")  # the backward kept its graph for Sophia
+    assert summary["family"] == "matrix" and summary["label"] == "sophia, lookahead (k=5, alpha=0.5)"
