@@ -9,6 +9,7 @@ bytes and against the step's peak.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
@@ -125,6 +126,7 @@ def quality_vs_memory(table: pd.DataFrame, what: str):
             ax.annotate(name, (x, row["bleu_mean"]), textcoords="offset points", xytext=(7, 4), fontsize=8)
         if log:
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.set(xlabel=xlabel, ylabel="test BLEU (beam 4; higher is better)")
         ax.grid(alpha=0.3, which="both")
     axes[0].set_title("quality vs optimizer state", fontsize=10)
