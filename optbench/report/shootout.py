@@ -15,18 +15,9 @@ import pandas as pd
 
 from optbench.memtrack import CATEGORIES
 from optbench.ranking import best_index
+from optbench.report.memory_table import COLUMN, SHOWN
 from optbench.report.style import by_family, color, marker
 from optbench.units import human_bytes
-
-SHOWN = ("params", "grads", "state", "step_temporaries", "activations", "temporaries")
-NAMES = {
-    "params": "params",
-    "grads": "grads",
-    "state": "state",
-    "step_temporaries": "step temps",
-    "activations": "activations",
-    "temporaries": "bwd temps",
-}
 
 
 def picked(runs: pd.DataFrame) -> pd.DataFrame:
@@ -92,7 +83,7 @@ def shootout_display(table: pd.DataFrame) -> pd.DataFrame:
     }
     for c in SHOWN:
         if f"{c}_bytes" in table:
-            shown[NAMES[c]] = table[f"{c}_bytes"].map(lambda v: "-" if v != v else human_bytes(int(v)))
+            shown[COLUMN[c]] = table[f"{c}_bytes"].map(lambda v: "-" if v != v else human_bytes(int(v)))
     shown["step peak"] = table["peak_bytes"].map(lambda v: "-" if v != v else human_bytes(int(v)))
     shown["tokens/s"] = table["tokens_per_s"].map(lambda v: f"{v:,.0f}")
     if table["diverged"].any():
