@@ -6,7 +6,9 @@
 For every combination of the command's other sweep values (a "group", e.g. one optimizer), phase 1 runs a
 log-spaced lr grid around the group's default lr on one seed; the best lr by the run's final metric, in the
 task's direction (``higher_is_better``; a diverged or failed run counts as the worst), is then rerun on every seed
-of ``seeds`` in phase 2. Both phases go through the configured launcher (sequential, joblib, submitit) and share
+of ``seeds`` in phase 2. A grid whose best lr sits at one of its ends says only that the optimum may lie beyond
+it: with ``extend_edges: k`` the grid grows past that end, one more point at the grid's own log spacing per round,
+up to k rounds, until the best is inside. Both phases go through the configured launcher (sequential, joblib, submitit) and share
 the sweep's group name in W&B and the store; the phase-2 run with the grid's seed is the grid run itself, so the
 store skips it.
 """
@@ -24,7 +26,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from optbench.ranking import best_index, higher_is_better
+from optbench.ranking import best_index, higher_is_better, oriented
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,18 @@ def lr_grid(
     return [float(f"{x:.6g}") for x in np.logspace(math.log10(low), math.log10(high), num)]
 
 
+def past_edge(grid: list[float], scores: list[Any], higher: bool) -> float | None:
+    """The next lr beyond the end of a (sorted, log-spaced) grid where its best score sits, at the grid's own
+    spacing; None when the best is inside, or when no run finished (nothing says which way to go)."""
+    if len(grid) < 2 or all(oriented(s, higher) == -math.inf for s in scores):
+        return None
+    best = best_index(scores, higher)
+    if best not in (0, len(grid) - 1):
+        return None
+    ratio = grid[1] / grid[0] if best == 0 else grid[-1] / grid[-2]
+    return float(f"{grid[best] / ratio if best == 0 else grid[best] * ratio:.6g}")
+
+
 class TuneSweeper(BasicSweeper):
     def __init__(
         self,
@@ -56,6 +70,7 @@ class TuneSweeper(BasicSweeper):
         grid_seed: int = 0,
         seeds: list[int] | None = None,
         direction: str | None = None,
+        extend_edges: int = 0,
         max_batch_size: int | None = None,
         params: dict[str, str] | None = None,
     ) -> None:
@@ -65,7 +80,10 @@ class TuneSweeper(BasicSweeper):
         self.grid_args = dict(
             num=num_lrs, min_factor=lr_min_factor, max_factor=lr_max_factor, lr_min=lr_min, lr_max=lr_max
         )
+        if extend_edges < 0:
+            raise ValueError(f"hydra.sweeper.extend_edges={extend_edges}: the number of extra points, 0 or more")
         self.grid_seed, self.seeds, self.direction = grid_seed, list(seeds or [0, 1, 2]), direction
+        self.extend_edges = extend_edges
 
     def _group_settings(self, group: list[str]) -> tuple[float, bool]:
         """(default lr, higher_is_better) of one group's composed config; the direction is the task's unless
@@ -86,6 +104,30 @@ class TuneSweeper(BasicSweeper):
                 scores.append(None)
         return scores
 
+    def _extend_past_edges(
+        self, groups: list[list[str]], grids: list[list[float]], scores: list[list[Any]], settings, launched: int
+    ) -> int:
+        """Grow each grid whose best is at an end (in place, kept sorted), ``extend_edges`` rounds at most; returns
+        the number of jobs launched so far."""
+        for _ in range(self.extend_edges):
+            todo = []
+            for i, (group, grid, (_, higher)) in enumerate(zip(groups, grids, settings, strict=True)):
+                lr = past_edge(grid, scores[i], higher)
+                if lr is not None:
+                    todo.append((i, lr))
+                    edge = grid[0] if lr < grid[0] else grid[-1]
+                    log.info("Best lr of %s at the grid's end (%g): adding lr=%g", " ".join(group), edge, lr)
+            if not todo:
+                break
+            batch = [[*groups[i], f"optimizer.lr={lr}", f"seed={self.grid_seed}", "tags=[tune,grid]"] for i, lr in todo]
+            new_scores = self._launch(batch, launched)
+            launched += len(batch)
+            for (i, lr), score in zip(todo, new_scores, strict=True):
+                at = 0 if lr < grids[i][0] else len(grids[i])
+                grids[i].insert(at, lr)
+                scores[i].insert(at, score)
+        return launched
+
     def sweep(self, arguments: list[str]) -> Any:
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides([*self._parse_config(), *arguments])
@@ -104,11 +146,15 @@ class TuneSweeper(BasicSweeper):
         ]
         log.info("Tuning phase 1: %d groups x %d learning rates on seed %d", len(groups), len(grids[0]), self.grid_seed)
         scores = self._launch(phase1, 0)
-
-        results, phase2, k = [], [], 0
-        for group, grid, (_, higher) in zip(groups, grids, settings, strict=True):
-            group_scores = scores[k : k + len(grid)]
+        launched = len(phase1)
+        per_group, k = [], 0
+        for grid in grids:
+            per_group.append(scores[k : k + len(grid)])
             k += len(grid)
+        launched = self._extend_past_edges(groups, grids, per_group, settings, launched)
+
+        results, phase2 = [], []
+        for group, grid, group_scores, (_, higher) in zip(groups, grids, per_group, settings, strict=True):
             best = grid[best_index(group_scores, higher)]
             label = " ".join(o for o in group if o.split("=", 1)[0] in swept) or "(base)"
             results.append(
@@ -123,7 +169,7 @@ class TuneSweeper(BasicSweeper):
             )
             phase2 += [[*group, f"optimizer.lr={best}", f"seed={s}", "tags=[tune,final]"] for s in self.seeds]
         log.info("Tuning phase 2: best lr x seeds %s", self.seeds)
-        final_scores = self._launch(phase2, len(phase1))
+        final_scores = self._launch(phase2, launched)
         n = len(self.seeds)
         for i, res in enumerate(results):
             res["final_scores"] = final_scores[i * n : (i + 1) * n]

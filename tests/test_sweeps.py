@@ -13,7 +13,7 @@ import pytest
 
 from optbench.cli import launcher_threads, missing_launcher_plugin
 from optbench.ranking import best_index
-from optbench.tune import lr_grid
+from optbench.tune import lr_grid, past_edge
 
 from .test_cli import FAST, optbench, store_snapshot, summaries
 
@@ -123,6 +123,45 @@ def test_lr_grid_and_best_index():
     assert best_index([None, 9.0, 0.44], higher=False) == 2
     with pytest.raises(ValueError, match="bad lr grid"):
         lr_grid(1e-3, 3, 10, 0.1)
+
+
+def test_past_edge_steps_beyond_the_end_holding_the_best():
+    grid = [1e-4, 1e-3, 1e-2]
+    assert past_edge(grid, [0.9, 0.5, 0.1], higher=True) == 1e-5  # best at the low end
+    assert past_edge(grid, [0.9, 0.5, 0.1], higher=False) == 0.1  # the same scores, lower is better
+    assert past_edge(grid, [0.1, 0.9, 0.5], higher=True) is None  # inside
+    assert past_edge(grid, [0.1, 0.5, None], higher=True) is None  # beside a diverged end: inside
+    assert past_edge(grid, [0.5, None, None], higher=True) == 1e-5
+    assert past_edge(grid, [None, None, None], higher=True) is None  # nothing finished: no direction
+    assert past_edge([1e-3], [0.5], higher=True) is None  # one point has no spacing
+    assert past_edge([0.000333333, 0.001, 0.003], [0.1, 0.5, 0.9], higher=False) == 0.000111111
+
+
+def test_tuning_grid_grows_past_the_edge_holding_the_best(tmp_path):
+    # SGD on Rosenbrock (lower is better) from a grid of tiny lrs: the largest is best, so the grid grows upward,
+    # one point per round at its own spacing, until a point diverges and the best is inside
+    out = optbench(
+        tmp_path,
+        "-m",
+        "+experiment=tune",
+        "task=rosenbrock",
+        "optimizer=sgd",
+        "hydra.sweeper.num_lrs=2",
+        "hydra.sweeper.lr_min=1e-6",
+        "hydra.sweeper.lr_max=1e-5",
+        "hydra.sweeper.extend_edges=4",
+        "hydra.sweeper.seeds=[0]",
+        "logger=none",
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    records = {s["lr"]: s for s in summaries(tmp_path)}
+    assert sorted(records) == [1e-6, 1e-5, 1e-4, 1e-3, 1e-2]  # three rounds of the four allowed
+    assert records[1e-2]["status"] == "diverged"
+    [result] = json.loads(next((tmp_path / "outputs/multirun").rglob("tune_results.json")).read_text())
+    assert result["grid"] == sorted(records)
+    finished = {lr: s["final_metric"] for lr, s in records.items() if s["status"] == "finished"}
+    assert result["best_lr"] == min(finished, key=finished.get) == 1e-3
+    assert "adding lr=0.0001" in out.stdout + out.stderr
 
 
 def test_missing_launcher_plugin_names_the_extra(monkeypatch):
