@@ -8,9 +8,9 @@ log-spaced lr grid around the group's default lr on one seed; the best lr by the
 task's direction (``higher_is_better``; a diverged or failed run counts as the worst), is then rerun on every seed
 of ``seeds`` in phase 2. A grid whose best lr sits at one of its ends says only that the optimum may lie beyond
 it: with ``extend_edges: k`` the grid grows past that end, one more point at the grid's own log spacing per round,
-up to k rounds, until the best is inside. Both phases go through the configured launcher (sequential, joblib, submitit) and share
-the sweep's group name in W&B and the store; the phase-2 run with the grid's seed is the grid run itself, so the
-store skips it.
+up to k rounds, until the best is inside. Both phases go through the configured launcher (sequential, joblib,
+submitit) and share the sweep's group name in W&B and the store; the phase-2 run with the grid's seed is the grid
+run itself, so the store skips it.
 """
 
 from __future__ import annotations
