@@ -381,3 +381,21 @@ def test_a_diverged_runs_bad_loss_does_not_flatten_the_curves():
     ]
     fig = figures.curves(runs, pd.DataFrame(rows))
     assert fig.axes[0].get_ylim()[1] < 10
+
+
+def test_best_lr_compares_lrs_on_the_seeds_they_all_ran():
+    from optbench.report.tables import best_lr
+
+    # the tuner picked 0.01 on seed 0 and reran it on seeds 1, 2; the one-seed grid point 0.03 must not win on a
+    # mean over different seeds
+    runs = pd.DataFrame(
+        {
+            "lr": [0.01, 0.01, 0.01, 0.03],
+            "seed": [0, 1, 2, 0],
+            "final_metric": [0.971, 0.960, 0.962, 0.9707],
+            "status": ["finished"] * 4,
+            "higher_is_better": [True] * 4,
+        }
+    )
+    assert best_lr(runs) == 0.01
+    assert best_lr(runs.assign(final_metric=[0.970, 0.99, 0.99, 0.9707])) == 0.03  # on seed 0, 0.03 is better

@@ -124,7 +124,7 @@ def curves(runs: pd.DataFrame, metrics: pd.DataFrame):
         handles, labels = grid[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     fig.suptitle(title(runs, "training curves, mean ± 1 std over seeds at each optimizer's best lr"))
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the suptitle
     return fig
 
 
@@ -168,7 +168,7 @@ def lr_sensitivity(runs: pd.DataFrame):
         handles, labels = grid[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, title="x = diverged")
     fig.suptitle(title(runs, "learning-rate sensitivity; dots: seeds, lines: mean over seeds; x = diverged"))
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the suptitle
     return fig
 
 
@@ -192,6 +192,16 @@ def bar_width(n: int, panels: int) -> float:
     return max(6.0, 0.32 * n + 2.0) * panels
 
 
+def bar_panels(n: int, panels: int, width: float, height: float):
+    """(fig, axes) for ``panels`` bar panels of ``n`` optimizers: side by side for a few optimizers, stacked
+    (one full-width panel per row, readable on a page) past FACET_ABOVE."""
+    if n <= FACET_ABOVE:
+        fig, axes = plt.subplots(1, panels, figsize=(max(width, bar_width(n, panels)), height))
+    else:
+        fig, axes = plt.subplots(panels, 1, figsize=(bar_width(n, 1), height * panels))
+    return fig, list(np.atleast_1d(axes))
+
+
 def _unit(top: float) -> tuple[str, float]:
     """The binary unit that shows ``top`` bytes as a number between 1 and 1024."""
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
@@ -209,8 +219,7 @@ def memory(runs: pd.DataFrame):
     names = by_family(list(g.groups))
     split = all(f"mem_{c}_bytes" in runs for c in SHOWN) and runs["mem_peak_bytes"].notna().any()
     panels = 3 if split else 2
-    fig, axes = plt.subplots(1, panels, figsize=(max(17 if split else 12, bar_width(len(names), panels)), 4.6))
-    axes = list(axes)
+    fig, axes = bar_panels(len(names), panels, 17 if split else 12, 4.6)
     if split:
         ax = axes.pop(0)
         means = {c: g[f"mem_{c}_bytes"].mean() for c in SHOWN}
@@ -258,7 +267,7 @@ def memory(runs: pd.DataFrame):
         axes[1].legend(fontsize=8)
     axes[1].set_title(f"{what}; whiskers: ±1 std over runs", fontsize=10)
     fig.suptitle(title(runs, "memory"))
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the suptitle
     return fig
 
 
@@ -268,7 +277,7 @@ def throughput(runs: pd.DataFrame):
     done = runs[runs["status"] == "finished"]
     g = done.groupby("optimizer", sort=False)
     names = by_family(list(g.groups))
-    fig, axes = plt.subplots(1, 2, figsize=(max(12, bar_width(len(names), 2)), 4.4))
+    fig, axes = bar_panels(len(names), 2, 12, 4.4)
     speed = g["throughput"]
     _bars(axes[0], names, speed.mean()[names].values, speed.std()[names].values, ylabel=f"{unit}/s")
     axes[0].set_title(f"training throughput ({unit}/s, timed steps only); whiskers: ±1 std over runs", fontsize=10)
@@ -276,7 +285,7 @@ def throughput(runs: pd.DataFrame):
     _bars(axes[1], names, step.mean()[names].values * 1e3, step.std()[names].values * 1e3, ylabel="optimizer step (ms)")
     axes[1].set_title("optimizer step time; whiskers: ±1 std over runs", fontsize=10)
     fig.suptitle(title(done, "throughput"))
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the suptitle
     return fig
 
 
@@ -298,8 +307,14 @@ def memory_split(table: pd.DataFrame, caption: str):
     precisions = list(dict.fromkeys(table["precision"]))
     top = float(table["peak_bytes"].max())
     unit, scale = _unit(top)
-    fig, axes = plt.subplots(1, len(precisions), figsize=(4.6 * len(precisions), 4.8), sharey=True, squeeze=False)
-    for ax, precision in zip(axes[0], precisions, strict=True):
+    n = int(table["optimizer"].nunique())
+    if n <= FACET_ABOVE:  # panels side by side
+        fig, axes = plt.subplots(1, len(precisions), figsize=(4.6 * len(precisions), 4.8), sharey=True, squeeze=False)
+        axes, rotation = list(axes[0]), 40
+    else:  # one full-width panel per precision, stacked, so each optimizer's name has room
+        fig, axes = plt.subplots(len(precisions), 1, figsize=(bar_width(n, 1), 3.4 * len(precisions)), squeeze=False)
+        axes, rotation = list(axes[:, 0]), 55
+    for ax, precision in zip(axes, precisions, strict=True):
         rows = table[table["precision"] == precision]
         names = list(rows["optimizer"])
         bottom = np.zeros(len(rows))
@@ -313,13 +328,16 @@ def memory_split(table: pd.DataFrame, caption: str):
                 ax.axhline(level, color="black", lw=0.8, ls="--")
                 ax.text(len(names) - 0.5, level, f" {gib} GiB", va="bottom", ha="right", fontsize=7)
         ax.set_title(precision, fontsize=10)
-        ax.tick_params(axis="x", rotation=40, labelsize=8)
+        ax.tick_params(axis="x", rotation=rotation, labelsize=8)
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+        ax.set_ylim(0, 1.05 * top / scale)
         ax.grid(alpha=0.3, axis="y")
-    axes[0][0].set_ylabel(f"peak training-step memory ({unit})")
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes if rotation != 40 else axes[:1]:
+        ax.set_ylabel(f"peak step memory ({unit})")
+    handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles[::-1], labels[::-1], loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     fig.suptitle(caption, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the suptitle
     return fig
 
 
@@ -342,11 +360,11 @@ LABEL_PT = 290.0  # points per unit of axis height, for a 5-inch figure (label o
 
 
 def place_labels(ax, names, x, y, px, py) -> None:
-    """Name each point, moving a label up until its box (in axis fractions, about 0.008 per character at
+    """Name each point, moving a label up until its box (in axis fractions, about 0.011 per character at
     fontsize 8) clears every label placed before it."""
     boxes: list[tuple[float, float, float, float]] = []
     for name in sorted(names, key=lambda n: (float(py[n]), float(px[n]))):
-        width, height = 0.008 * len(name), 0.04
+        width, height = 0.011 * len(name), 0.04
         left, bottom = float(px[name]) + 0.01, float(py[name]) + 0.015
         for _ in range(12):
             if not any(
@@ -356,7 +374,21 @@ def place_labels(ax, names, x, y, px, py) -> None:
             bottom += height
         boxes.append((left, bottom, left + width, bottom + height))
         dy = (bottom - float(py[name])) * LABEL_PT * 0.8
-        ax.annotate(name, (x[name], y[name]), textcoords="offset points", xytext=(6, dy), fontsize=8)
+        moved = dy > 20  # pushed up past its neighbours' labels: a thin line leads back to the point
+        arrow = {"arrowstyle": "-", "lw": 0.5, "color": "0.5", "shrinkA": 0, "shrinkB": 3} if moved else None
+        ax.annotate(name, (x[name], y[name]), textcoords="offset points", xytext=(6, dy), fontsize=8, arrowprops=arrow)
+
+
+LABEL_ALL_UP_TO = 12  # more points than this: name only the Pareto front and the extremes (the legend has all)
+
+
+def labelled(names: list[str], x, y, front: list[int], higher: bool) -> list[str]:
+    """The points a crowded panel names: its Pareto front, and the two best and two worst by the metric."""
+    if len(names) <= LABEL_ALL_UP_TO:
+        return names
+    ranked = sorted(names, key=lambda n: float(y[n]), reverse=higher)
+    keep = {names[i] for i in front} | set(ranked[:2]) | set(ranked[-2:])
+    return [n for n in names if n in keep]
 
 
 def pareto(runs: pd.DataFrame):
@@ -405,17 +437,18 @@ def pareto(runs: pd.DataFrame):
         px = np.log(x / x.min()) / np.log(x.max() / x.min()) if log_x else (x - x.min()) / span_x
         span_y = max(float(y.max() - y.min()), 1e-12)
         py = (y - y.min()) / span_y
-        place_labels(ax, names, x, y, px, py)
         front = pareto_front([float(x[n]) for n in names], [float(y[n]) for n in names], higher)
+        place_labels(ax, labelled(names, x, y, front, higher), x, y, px, py)
         ax.plot([x[names[i]] for i in front], [y[names[i]] for i in front], "--", color="0.4", lw=1, zorder=0)
         ax.set(
             xlabel=xlabel + (", log scale" if log_x else ""),
             ylabel=f"final {metric} ({'higher' if higher else 'lower'} is better)",
         )
         ax.grid(alpha=0.3)
-        ax.set_title(f"final {metric} vs {what} (dashed: Pareto front)", fontsize=10)
+        named = "" if len(names) <= LABEL_ALL_UP_TO else "; named: front, extremes"
+        ax.set_title(f"final {metric} vs {what} (dashed: Pareto front{named})", fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     fig.suptitle(title(runs, "which optimizer, at what memory and time; points: mean over seeds, whiskers: ±1 std"))
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the suptitle
     return fig

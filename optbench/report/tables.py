@@ -22,11 +22,16 @@ def mean_std(values) -> str:
 
 
 def best_lr(runs: pd.DataFrame, higher: bool | None = None) -> float:
-    """The lr whose runs have the best mean final metric in the task's direction; a diverged run counts as the
-    worst possible."""
+    """The lr whose runs have the best mean final metric in the task's direction, compared on the seeds every lr
+    ran (a tuning sweep's grid seed: its best lr also ran more seeds, which must not make it look worse or better
+    than a one-seed grid point); a diverged run counts as the worst possible."""
     higher = frame_direction(runs) if higher is None else higher
     finished = runs["final_metric"].where(runs["status"] == "finished")
     score = runs.assign(score=oriented_series(finished, higher))
+    seed_sets = [set(g) for _, g in runs.groupby("lr")["seed"]] if "seed" in runs else []
+    common = set.intersection(*seed_sets) if seed_sets else set()
+    if common:
+        score = score[score["seed"].isin(common)]
     by_lr = score.groupby("lr")["score"].mean()
     return float(by_lr.index[best_index(by_lr.tolist(), higher=True)])
 
