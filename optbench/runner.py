@@ -25,7 +25,7 @@ from optbench import memtrack
 from optbench.config import resolve_device, validate
 from optbench.divergence import DEFAULT_MAX_LOSS_FACTOR, Diverged, DivergenceGuard
 from optbench.errors import OptbenchError
-from optbench.memory import inner_optimizers, memory_record
+from optbench.memory import inner_optimizers, memory_record, peak_rss_bytes
 from optbench.optim import build_optimizer
 from optbench.optim.about import read_about
 from optbench.optim.factory import optimizer_about, wrap_optimizer
@@ -175,6 +175,8 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         job_type=cfg.task.name,
         tags=[cfg.task.name, cfg.optimizer.name, *cfg.tags],
         config=config,
+        metric=task.metric,
+        higher_is_better=task.higher_is_better,
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -228,8 +230,18 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     except StoreError:
         wandb_run.finish({**summary, "status": "failed"})
         raise
-    wandb_run.finish(summary)
+    wandb_run.finish(summary, record_dir=store.run_dir(rid))
+    if output_dir is not None:
+        write_marker(output_dir, rid, str(store.root), wandb_dir=wandb_run.dir)
     return {**summary, "record_dir": str(store.run_dir(rid))}
+
+
+def running_memory(device: torch.device, probed=None) -> dict[str, int]:
+    """Memory for a train record: the process's peak so far (CUDA max allocated, or peak RSS on the CPU), and the
+    probed step's peak by category when a probe has just measured it."""
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else peak_rss_bytes()
+    key = "cuda_max_allocated_bytes" if device.type == "cuda" else "peak_rss_bytes"
+    return {key: int(peak), **(probed.record() if probed is not None else {})}
 
 
 def forward_backward(task: Task, model, micro: list[Batch], precision, device, create_graph: bool) -> torch.Tensor:
@@ -294,6 +306,7 @@ def train(
     eval_s = 0.0
     probe_steps = set(cfg.get("memory_probe_steps") or []) if memtrack.available() else set()
     probe_s, memory = 0.0, None
+    logged_memory = None  # the memory probe's result once it is in a record
     step, epoch = 0, 0
     window: list[torch.Tensor] = []  # train losses since the last record, still on the device: no per-step sync
     last_train_loss = None
@@ -309,7 +322,7 @@ def train(
             **row,
         }
         metrics.append(row)
-        wandb_run.log({f"{row['split']}/{k}": v for k, v in row.items() if k not in ("split", "step")}, at)
+        wandb_run.log(row["split"], row, at)
 
     def evaluate(final: bool) -> dict[str, Any]:
         nonlocal eval_s
@@ -370,8 +383,11 @@ def train(
                             "loss": last_train_loss,
                             "lr": float(optimizer.param_groups[0]["lr"]),
                             **task.train_record(model),
+                            **timer.window(task.unit),
+                            **running_memory(device, memory if memory is not logged_memory else None),
                         }
                     )
+                    logged_memory = memory
                     bar.set_postfix(loss=f"{last_train_loss:.4f}", refresh=False)
                     window.clear()
                 bar.update(1)

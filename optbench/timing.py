@@ -21,6 +21,7 @@ class StepTimer:
         self.fwd_bwd_s = 0.0
         self.opt_s = 0.0
         self._pending: list[tuple[object, object, object]] = []
+        self._since = (0, 0, 0.0, 0.0)  # (steps, units, fwd_bwd_s, opt_s) at the last window()
 
     def mark(self):
         """A point in time: an event recorded on the stream (CUDA) or the host clock (CPU)."""
@@ -47,6 +48,21 @@ class StepTimer:
                 self.fwd_bwd_s += start.elapsed_time(middle) / 1e3
                 self.opt_s += middle.elapsed_time(end) / 1e3
             self._pending.clear()
+
+    def window(self, unit: str) -> dict[str, float]:
+        """Throughput and the step's time split over the timed steps since the last call (empty if none): what
+        a run logs to its history at each record."""
+        self._resolve()
+        steps, units, fwd_bwd, opt = self._since
+        self._since = (self.steps, self.units, self.fwd_bwd_s, self.opt_s)
+        n, total = self.steps - steps, (self.fwd_bwd_s - fwd_bwd) + (self.opt_s - opt)
+        if n <= 0 or total <= 0:
+            return {}
+        return {
+            f"{unit}_per_s": (self.units - units) / total,
+            "fwd_bwd_time_s": (self.fwd_bwd_s - fwd_bwd) / n,
+            "opt_step_time_s": (self.opt_s - opt) / n,
+        }
 
     def summary(self, unit: str) -> dict[str, float | int | None]:
         self._resolve()

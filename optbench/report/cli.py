@@ -150,23 +150,36 @@ def trajectories(out: Path, runs, metrics) -> list[Path]:
 
 
 def load(cfg: DictConfig, filters: dict):
-    """(runs, metrics) from the configured source; OptbenchError when the source cannot be read."""
-    from optbench.report.data import load_runs, load_wandb_runs
+    """(runs, metrics) from the configured source; OptbenchError when the source cannot be read. From W&B, the
+    runs' ``run-record`` artifacts are first written into a local store (``wandb.store_dir``), so every report
+    renders exactly as from the store the sweep wrote."""
+    from optbench.report.data import load_runs
+    from optbench.tracking import wandb_records
 
     if cfg.source == "store":
         return load_runs(cfg.store_dir, **filters)
     if cfg.source != "wandb":
-        raise OptbenchError(f"source={cfg.source!r} is not valid; choose store (local) or wandb (online).")
+        raise OptbenchError(f"source={cfg.source!r} is not valid; choose store (local) or wandb (W&B run records).")
+    if cfg.wandb.get("offline_dir"):
+        folders = [cfg.wandb.offline_dir] if isinstance(cfg.wandb.offline_dir, str) else list(cfg.wandb.offline_dir)
+        missing = [f for f in folders if not Path(f).is_dir()]
+        if missing:
+            raise OptbenchError(f"wandb.offline_dir: no such folder {', '.join(missing)}; name the folder that holds "
+                                "the offline W&B runs (wandb/offline-run-*), e.g. outputs/.")
+        store = wandb_records.from_offline(folders, cfg.wandb.store_dir)
+        return load_runs(str(store.root), **filters)
     try:
-        return load_wandb_runs(cfg.wandb.project, cfg.wandb.entity, **filters)
+        store = wandb_records.from_project(cfg.wandb.project, cfg.wandb.entity, cfg.wandb.store_dir)
     except OptbenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - no login, no network, no such project: all are the user's to fix
         raise OptbenchError(
             f"could not read W&B project {cfg.wandb.project!r} ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no details'}). Log in with `wandb login` (and check "
-            f"wandb.project / wandb.entity), or render from the local store with source=store."
+            f"wandb.project / wandb.entity), read offline runs with wandb.offline_dir=FOLDER, or render from the "
+            f"local store with source=store."
         ) from None
+    return load_runs(str(store.root), **filters)
 
 
 def render(cfg: DictConfig) -> list[Path]:

@@ -68,28 +68,3 @@ def load_runs(store_dir: str, **filters) -> tuple[pd.DataFrame, pd.DataFrame]:
             f"first or change filters.task / filters.sweep / filters.tags."
         )
     return runs, metrics[metrics["run_id"].isin(runs["run_id"])] if not metrics.empty else metrics
-
-
-def load_wandb_runs(project: str, entity: str | None = None, **filters) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The same frames from a W&B project (online), read with wandb.Api."""
-    import wandb
-
-    api = wandb.Api()
-    summaries, metrics = [], []
-    for run in api.runs(f"{entity}/{project}" if entity else project):
-        row = {**pd.json_normalize(dict(run.config), sep=".").iloc[0].to_dict(), **dict(run.summary)}
-        row["run_id"] = run.name
-        summaries.append(row)
-        history = run.history(pandas=True)
-        for split in ("train", "eval", "test"):
-            cols = {c: c.split("/", 1)[1] for c in history.columns if c.startswith(f"{split}/")}
-            if cols:
-                part = (
-                    history[["_step", *cols]]
-                    .rename(columns={"_step": "step", **cols})
-                    .dropna(how="all", subset=list(cols.values()))
-                )
-                metrics.append(part.assign(split=split, run_id=run.name))
-    runs = by_variant(filter_runs(pd.DataFrame(summaries), **filters))
-    frame = pd.concat(metrics, ignore_index=True) if metrics else pd.DataFrame()
-    return runs, frame[frame["run_id"].isin(runs["run_id"])] if not frame.empty else frame

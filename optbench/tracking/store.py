@@ -195,16 +195,33 @@ class RunStore:
     ) -> Path:
         """Write the whole record (plus optional extra ``files``, e.g. model.pt) to a temporary folder, then move it
         into place. Raises StoreError, leaving nothing behind, when the disk refuses it."""
+
+        def write(tmp: Path) -> None:
+            for name, data in (files or {}).items():
+                (tmp / name).write_bytes(data)
+            _write_json(tmp / "config.json", config)
+            pd.DataFrame(metrics).to_parquet(tmp / "metrics.parquet", index=False)
+            _write_json(tmp / "summary.json", summary)  # last: a tmp record with a summary is whole
+
+        return self._commit(rid, write)
+
+    def import_record(self, rid: str, files: dict[str, bytes]) -> Path:
+        """A whole record from its files' bytes (config.json, summary.json, metrics.parquet, e.g. a W&B
+        ``run-record`` artifact), byte for byte, as atomically as ``commit``."""
+
+        def write(tmp: Path) -> None:
+            for name in sorted(files, key=lambda n: n == "summary.json"):  # summary last
+                (tmp / name).write_bytes(files[name])
+
+        return self._commit(rid, write)
+
+    def _commit(self, rid: str, write) -> Path:
         final = self.run_dir(rid)
         tmp = self.tmp / f"{rid}-{uuid.uuid4().hex[:8]}"
         try:
             with self._lock(rid):
                 tmp.mkdir(parents=True)
-                for name, data in (files or {}).items():
-                    (tmp / name).write_bytes(data)
-                _write_json(tmp / "config.json", config)
-                pd.DataFrame(metrics).to_parquet(tmp / "metrics.parquet", index=False)
-                _write_json(tmp / "summary.json", summary)  # last: a tmp record with a summary is whole
+                write(tmp)
                 for f in tmp.iterdir():
                     with open(f, "rb") as fh:
                         os.fsync(fh.fileno())

@@ -6,7 +6,9 @@ runs of a sweep whatever launcher ran them, including runs skipped because an ea
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -58,20 +60,43 @@ def summary_frame(summaries: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COLUMNS)).rename(columns=COLUMNS)
 
 
-def format_summary(summaries: list[dict[str, Any]]) -> str:
+def sync_command(wandb_dirs: list[str]) -> str | None:
+    """The `wandb sync` command that uploads the offline W&B runs this command wrote (None if it wrote none):
+    their folders, or one glob over a sweep's job folders, relative to the working directory."""
+    offline = sorted({os.path.relpath(d) for d in wandb_dirs if d and Path(d).name.startswith("offline-run-")})
+    if not offline:
+        return None
+    if len(offline) == 1:
+        return f"wandb sync {offline[0]}"
+    # a sweep's runs: <sweep dir>/<job>/wandb/offline-run-*, one glob when it names exactly these folders
+    parents = {str(Path(d).parents[2]) for d in offline if len(Path(d).parts) > 3}
+    if len(parents) == 1 and all(Path(d).parent.name == "wandb" for d in offline):
+        pattern = str(Path(next(iter(parents)), "*", "wandb", "offline-run-*"))
+        if sorted(os.path.relpath(d) for d in glob.glob(pattern)) == offline:
+            return f"wandb sync {pattern}"
+    return "wandb sync " + " ".join(offline)
+
+
+def format_summary(summaries: list[dict[str, Any]], wandb_dirs: list[str] | None = None) -> str:
     table = summary_frame(summaries).to_markdown(index=False, floatfmt=".4g")
-    wandb_dirs = sorted({s["wandb_dir"] for s in summaries if s.get("wandb_dir")})
     lines = [table]
-    if wandb_dirs:
-        lines.append("W&B runs (sync with `wandb sync <dir>`):")
-        lines += [f"  {d}" for d in wandb_dirs]
+    sync = sync_command(wandb_dirs or [])
+    if sync:
+        lines.append(f"W&B logged offline; upload these runs with:\n  {sync}")
     stores = sorted({str(Path(s["record_dir"]).parent.parent) for s in summaries if s.get("record_dir")})
     lines += [f"Local store: {s}" for s in stores]
     return "\n".join(lines)
 
 
-def write_marker(output_dir: str | Path, rid: str, store_dir: str) -> None:
-    Path(output_dir, MARKER).write_text(json.dumps({"run_id": rid, "store_dir": store_dir}) + "\n")
+def write_marker(output_dir: str | Path, rid: str, store_dir: str, wandb_dir: str | None = None) -> None:
+    """The job's marker: its run id and store, and (once it ran) the W&B folder it wrote."""
+    marker = {"run_id": rid, "store_dir": store_dir, "wandb_dir": os.path.abspath(wandb_dir) if wandb_dir else None}
+    Path(output_dir, MARKER).write_text(json.dumps(marker) + "\n")
+
+
+def wandb_dirs_from_markers(paths: list[Path]) -> list[str]:
+    """The W&B run folders the markers' jobs wrote (none for a job skipped because its record was complete)."""
+    return [d for p in paths if (d := json.loads(p.read_text()).get("wandb_dir"))]
 
 
 def summaries_from_markers(paths: list[Path]) -> list[dict[str, Any]]:
@@ -102,9 +127,11 @@ class SummaryCallback(Callback):
         )
         summaries = summaries_from_markers(markers)
         if summaries:
-            print(f"\n{len(summaries)} runs in sweep {sweep_dir}:\n" + format_summary(summaries), flush=True)
+            table = format_summary(summaries, wandb_dirs_from_markers(markers))
+            print(f"\n{len(summaries)} runs in sweep {sweep_dir}:\n" + table, flush=True)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        summaries = summaries_from_markers(list(Path(config.hydra.runtime.output_dir).glob(MARKER)))
+        markers = list(Path(config.hydra.runtime.output_dir).glob(MARKER))
+        summaries = summaries_from_markers(markers)
         if summaries:
-            print("\n" + format_summary(summaries), flush=True)
+            print("\n" + format_summary(summaries, wandb_dirs_from_markers(markers)), flush=True)
