@@ -59,3 +59,21 @@ def idx_dir(tmp_path):
 
     make_idx_dir(tmp_path / "idx", n_train=256, n_test=64)
     return tmp_path / "idx"
+
+
+def render_committed(report: str, out_root: Path):
+    """`optbench-report report=<report>` from the repository into ``out_root``, the committed store only (no
+    OPTBENCH_STORE): how a reader re-renders a committed table."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPTBENCH_STORE"}
+    return subprocess.run(
+        [sys.executable, "-m", "optbench.report", f"report={report}", f"out_root={out_root}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -4,16 +4,13 @@ ran both seeds at a pick inside its grid, and the README quotes the table."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 
 from optbench.report.data import load_runs
 from optbench.report.shootout import picked
 
-from .conftest import REPO
+from .conftest import REPO, render_committed
 
 OUT = REPO / "results" / "memory_efficient_shootout"
 STORE = OUT / "store"
@@ -21,15 +18,7 @@ ARMS = {"adam", "adafactor", "sm3", "came", "adam_mini", "lion", "adamw8bit"}
 
 
 def test_the_committed_records_rerender_to_the_committed_table(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "OPTBENCH_STORE"}
-    out = subprocess.run(
-        [sys.executable, "-m", "optbench.report", "report=shootout", f"out_root={tmp_path}"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = render_committed("shootout", tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     for name in ("shootout.md", "shootout.csv", "shootout.tex"):
         assert (tmp_path / "memory_efficient_shootout" / name).read_text() == (OUT / name).read_text(), name

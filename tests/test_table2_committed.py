@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 
-from .conftest import REPO
+from .conftest import REPO, render_committed
 
 OUT = REPO / "results" / "adafactor_table2"
 STORE = OUT / "store"
@@ -22,15 +19,7 @@ def records() -> list[tuple[dict, dict]]:
 
 
 def test_the_committed_records_rerender_to_the_committed_table(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "OPTBENCH_STORE"}
-    out = subprocess.run(
-        [sys.executable, "-m", "optbench.report", "report=table2", f"out_root={tmp_path}"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = render_committed("table2", tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     for suffix in ("md", "csv", "tex"):
         name = f"table2_{BUDGET}.{suffix}"
