@@ -15,29 +15,36 @@ from omegaconf import DictConfig
 
 from optbench.errors import OptbenchError
 from optbench.paths import config_dir
+from optbench.resolvers import register as register_resolvers
 
-# launcher choice -> (plugin module, pip extra)
-LAUNCHER_PLUGINS = {
-    "joblib": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
-    "parallel": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
-    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
-    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
-    "local_submitit": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
-    "slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+# (config group, choice) -> (the Hydra plugin module it needs, the pip extra that installs it)
+PLUGINS = {
+    **{
+        ("hydra/launcher", choice): (module, extra)
+        for choice, (module, extra) in {
+            "joblib": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
+            "parallel": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
+            "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+            "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+            "local_submitit": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+            "slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+        }.items()
+    },
+    ("hparams_search", "optuna"): ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
+    ("hydra/sweeper", "optuna"): ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
 }
 
 
-def missing_launcher_plugin(argv: list[str]) -> str | None:
-    """An install hint when the command line asks for a launcher whose plugin is not installed."""
+def missing_plugin(argv: list[str]) -> str | None:
+    """An install hint when the command line picks a launcher or sweeper whose Hydra plugin is not installed."""
     for arg in argv:
-        if arg.startswith("hydra/launcher="):
-            choice = arg.split("=", 1)[1]
-            module, extra = LAUNCHER_PLUGINS.get(choice, (None, None))
-            if module and importlib.util.find_spec(module) is None:
-                return (
-                    f"hydra/launcher={choice} needs a Hydra launcher plugin that is not installed: "
-                    f"pip install 'optbench[{extra}]' (or pip install -e '.[{extra}]' in a checkout)."
-                )
+        group, _, choice = arg.partition("=")
+        module, extra = PLUGINS.get((group, choice), (None, None))
+        if module and importlib.util.find_spec(module) is None:
+            return (
+                f"{arg} needs a Hydra plugin that is not installed: "
+                f"pip install 'optbench[{extra}]' (or pip install -e '.[{extra}]' in a checkout)."
+            )
     return None
 
 
@@ -51,6 +58,9 @@ def launcher_threads(launcher: DictConfig) -> int | None:
         jobs = cpus if n_jobs < 0 else min(int(n_jobs), cpus)
         return max(1, cpus // jobs)
     return None
+
+
+register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
@@ -72,7 +82,9 @@ def app(cfg: DictConfig) -> float | None:
     if summary["status"] == "failed" and hydra_cfg.mode != RunMode.MULTIRUN:
         sys.exit(1)
     # sweepers (tuning, Optuna) optimise the headline metric, or the summary key `tune_metric` names
-    return summary.get(cfg.get("tune_metric") or "final_metric")
+    # (NaN when the run has none, e.g. it diverged: the worst score for the grid, a failed trial for Optuna)
+    value = summary.get(cfg.get("tune_metric") or "final_metric")
+    return float("nan") if value is None else value
 
 
 MAIN_PID_ENV = "OPTBENCH_MAIN_PID"
@@ -99,8 +111,24 @@ def watch_parent(launcher: DictConfig) -> None:
     threading.Thread(target=watch, name="optbench-parent-watch", daemon=True).start()
 
 
+def optional_groups() -> set[str]:
+    """The config groups that conf/config.yaml lists with a null default (experiment, wrapper, debug, ...)."""
+    from omegaconf import OmegaConf
+
+    defaults = OmegaConf.load(config_dir() / "config.yaml").get("defaults", [])
+    return {k for item in defaults if isinstance(item, DictConfig) for k, v in item.items() if v is None}
+
+
+def drop_plus_on_optional_groups(argv: list[str]) -> list[str]:
+    """``+experiment=tune`` (the spelling before these groups had a null default) means ``experiment=tune``; Hydra
+    would refuse it because the group is already in the defaults list."""
+    groups = optional_groups()
+    return [a[1:] if a.startswith("+") and "=" in a and a[1:].split("=", 1)[0] in groups else a for a in argv]
+
+
 def main() -> None:
-    hint = missing_launcher_plugin(sys.argv[1:])
+    sys.argv[1:] = drop_plus_on_optional_groups(sys.argv[1:])
+    hint = missing_plugin(sys.argv[1:])
     if hint:
         print(f"optbench: error: {hint}", file=sys.stderr)
         sys.exit(2)

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from optbench.debugging import validate as validate_debug
 from optbench.errors import OptbenchError
 from optbench.imports import locate
 from optbench.optim.factory import validate_optimizer_config, validate_wrapper
@@ -133,3 +134,4 @@ def validate(cfg: DictConfig) -> None:
     resolve_device(cfg.device)
     resolve_precision(cfg.get("precision", "fp32"))
     schedule_factor(cfg.schedule, total_steps=1)
+    validate_debug(cfg.get("debug"))

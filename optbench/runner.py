@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from optbench import memtrack
 from optbench.config import resolve_device, validate
+from optbench.debugging import debug_session
 from optbench.divergence import DEFAULT_MAX_LOSS_FACTOR, Diverged, DivergenceGuard
 from optbench.errors import OptbenchError
 from optbench.memory import inner_optimizers, memory_record, peak_rss_bytes
@@ -110,7 +111,7 @@ def declares(optimizer: torch.optim.Optimizer, capability: str) -> bool:
 
 
 def build_run_optimizer(cfg: DictConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """The configured optimizer over ``model``, inside its wrapper (``+wrapper=lookahead``) when one is set."""
+    """The configured optimizer over ``model``, inside its wrapper (``wrapper=lookahead``) when one is set."""
     optimizer = build_optimizer(cfg.optimizer, model)
     return wrap_optimizer(cfg.wrapper, optimizer) if cfg.get("wrapper") else optimizer
 
@@ -210,7 +211,8 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     metrics: list[dict[str, Any]] = []
     log.info("Run %s: %s on %s, %d steps, device %s", rid, cfg.optimizer.name, cfg.task.name, steps, device)
     try:
-        outcome = train(task, model, optimizer, scheduler, cfg, steps, metrics, wandb_run, device)
+        with debug_session(cfg.get("debug"), output_dir, device) as profiler:
+            outcome = train(task, model, optimizer, scheduler, cfg, steps, metrics, wandb_run, device, profiler.step)
         summary.update(outcome)
     except KeyboardInterrupt:  # nothing goes to the store; W&B marks the run as not successful
         wandb_run.finish({**summary, "status": "interrupted"})
@@ -294,8 +296,10 @@ def train(
     metrics: list[dict],
     wandb_run: WandbRun,
     device: torch.device,
+    on_step=lambda: None,
 ) -> dict[str, Any]:
-    """The training loop. Appends train/eval rows to ``metrics``; returns status, final metrics and throughput."""
+    """The training loop. Appends train/eval rows to ``metrics``; returns status, final metrics and throughput.
+    ``on_step`` is called after each optimizer step (the ``debug=profile`` profiler's clock)."""
     timer = StepTimer(device)
     precision = resolve_precision(cfg.get("precision", "fp32"))
     guard = DivergenceGuard(device, cfg.task.get("max_loss_factor", DEFAULT_MAX_LOSS_FACTOR))
@@ -370,6 +374,7 @@ def train(
                 if scheduler is not None:
                     scheduler.step()
                 step += 1
+                on_step()
                 if step > skip and not probed:
                     timer.add(t0, t1, t2, sum(b.size for b in micro))
                 window.append(loss)

@@ -1,7 +1,7 @@
 """The tuning protocol as a Hydra sweeper (DeepOBS / "Crowded Valley" style), so it is one command:
 
-    optbench -m +experiment=tune optimizer=adafactor            # one optimizer
-    optbench -m +experiment=optimizer_shootout task=mnist_mlp   # all eight
+    optbench -m experiment=tune optimizer=adafactor            # one optimizer
+    optbench -m experiment=optimizer_shootout task=mnist_mlp   # all eight
 
 For every combination of the command's other sweep values (a "group", e.g. one optimizer), phase 1 runs a
 log-spaced lr grid around the group's default lr on one seed; the best lr by the run's final metric, in the
@@ -26,6 +26,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
+from optbench.errors import exit_on_bad_setting
 from optbench.ranking import best_index, higher_is_better, oriented
 
 log = logging.getLogger(__name__)
@@ -76,12 +77,17 @@ class TuneSweeper(BasicSweeper):
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         if direction not in (None, "maximize", "minimize"):
-            raise ValueError(f"hydra.sweeper.direction={direction!r}: choose maximize, minimize or null (the task's)")
+            exit_on_bad_setting(
+                f"hydra.sweeper.direction={direction!r}: choose maximize, minimize or null (the task's)."
+            )
         self.grid_args = dict(
             num=num_lrs, min_factor=lr_min_factor, max_factor=lr_max_factor, lr_min=lr_min, lr_max=lr_max
         )
-        if extend_edges < 0:
-            raise ValueError(f"hydra.sweeper.extend_edges={extend_edges}: the number of extra points, 0 or more")
+        if not isinstance(extend_edges, int) or isinstance(extend_edges, bool) or extend_edges < 0:
+            exit_on_bad_setting(
+                f"hydra.sweeper.extend_edges={extend_edges!r} must be a whole number >= 0: the rounds the grid may "
+                "grow past an end that holds the best (0 = the grid as given)."
+            )
         self.grid_seed, self.seeds, self.direction = grid_seed, list(seeds or [0, 1, 2]), direction
         self.extend_edges = extend_edges
 

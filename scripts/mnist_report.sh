@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if [ -z "${OPTBENCH_DATA:-}" ] && [ -d ../shared/data/mnist ]; then export OPTBENCH_DATA=$(cd ../shared/data && pwd); fi
 export WANDB_MODE=${WANDB_MODE:-offline}
-.venv/bin/optbench -m +experiment=optimizer_shootout task=mnist_mlp task.eval_every=100 \
+.venv/bin/optbench -m experiment=optimizer_shootout task=mnist_mlp task.eval_every=100 \
   hydra.sweeper.num_lrs=5 hydra.sweeper.lr_min_factor=0.1 hydra.sweeper.lr_max_factor=10 \
   hydra.sweeper.extend_edges=2 store_dir=results/mnist_mlp/store "$@"
 .venv/bin/optbench-report store_dir=results/mnist_mlp/store filters.task=mnist_mlp filters.sweep=shootout-mnist_mlp \

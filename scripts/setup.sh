@@ -13,5 +13,5 @@ TORCH=${OPTBENCH_TORCH:-2.13.0}
 if [ "$TORCH" != "skip" ] && ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH')" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet "torch==$TORCH"
 fi
-.venv/bin/python -m pip install --quiet -e ".[test,joblib,slurm,zoo,lowbit]"
+.venv/bin/python -m pip install --quiet -e ".[test,joblib,slurm,zoo,lowbit,optuna]"
 echo "optbench installed in $(pwd)/.venv (activate with: source .venv/bin/activate)"

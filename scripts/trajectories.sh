@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/optbench -m +experiment=trajectories task=rosenbrock,rastrigin threads=1 "$@"
+.venv/bin/optbench -m experiment=trajectories task=rosenbrock,rastrigin threads=1 "$@"
 for task in rosenbrock rastrigin; do
   .venv/bin/optbench-report report=trajectories filters.task=$task filters.sweep=trajectories-$task
 done

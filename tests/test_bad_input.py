@@ -61,6 +61,10 @@ BAD = [
     ([f"tags=[ok,{LONG_TAG}]"], r"tags: 'x{70}' is not a valid tag.*at most 64"),
     (["tags=[1]"], r"tags: 1 is not a valid tag"),
     (["sweep=a/b"], r"sweep='a/b' is not a valid name"),
+    # debug/
+    (["debug=profile", "debug.profile.active=0"], r"debug.profile.active=0 must be a whole number of steps >= 1"),
+    (["debug=anomaly", "debug.deterministic=maybe"], r"debug.deterministic='maybe' must be true or false"),
+    (["debug=fast", "+debug.bogus=1"], r"debug.bogus is not a debug switch; the switches are name, detect_anomaly"),
     # task/
     (["task.batch_size=0"], r"task.batch_size=0 must be a positive integer"),
     (["task.batch_size=abc"], r"task.batch_size='abc' must be a positive integer"),
@@ -199,3 +203,18 @@ def test_locate_names_what_is_missing():
     ]:
         with pytest.raises(ImportError, match=re.escape(reason)):
             locate(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-m", "experiment=tune", "hydra.sweeper.extend_edges=-1"], "hydra.sweeper.extend_edges=-1 must be a whole"),
+        (["-m", "experiment=tune", "hydra.sweeper.direction=up"], "hydra.sweeper.direction='up': choose maximize"),
+    ],
+)
+def test_bad_sweeper_settings_are_one_paragraph_and_run_nothing(tmp_path, args, message):
+    out = optbench(tmp_path, *args, "task=rosenbrock", "logger=none")
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "Error in call" not in out.stderr, out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("optbench: error: ") and message in line
+    assert not (tmp_path / "results").exists()

@@ -61,7 +61,7 @@ def test_trajectories_experiment_and_gallery(tmp_path):
     out = optbench(
         tmp_path,
         "-m",
-        "+experiment=trajectories",
+        "experiment=trajectories",
         "task=rastrigin",
         "task.max_steps=30",
         "hydra.sweeper.num_lrs=3",

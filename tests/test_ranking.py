@@ -81,7 +81,7 @@ def tune_rosenbrock(tmp_path, *extra: str) -> dict:
     out = optbench(
         tmp_path,
         "-m",
-        "+experiment=tune",
+        "experiment=tune",
         "task=rosenbrock",
         "optimizer=adafactor",
         "hydra.sweeper.num_lrs=2",

@@ -227,7 +227,7 @@ def test_table2_experiment_end_to_end_on_the_tiny_task(tmp_path, data_root):
             "-m",
             "optbench",
             "-m",
-            "+experiment=adafactor_table2",
+            "experiment=adafactor_table2",
             "task=transformer_mt_tiny",
             "task.max_steps=3",
             "task.train_subset=300",

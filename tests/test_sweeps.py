@@ -10,8 +10,9 @@ import sys
 import time
 
 import pytest
+from omegaconf import OmegaConf
 
-from optbench.cli import launcher_threads, missing_launcher_plugin
+from optbench.cli import launcher_threads, missing_plugin
 from optbench.ranking import best_index
 from optbench.tune import lr_grid, past_edge
 
@@ -91,7 +92,7 @@ def test_tuning_protocol_grid_then_seeds(tmp_path, idx_dir):
     out = optbench(
         tmp_path,
         "-m",
-        "+experiment=tune",
+        "experiment=tune",
         "optimizer=sgd",
         "hydra.sweeper.num_lrs=3",
         "hydra.sweeper.lr_min=1e-3",
@@ -143,7 +144,7 @@ def test_tuning_grid_grows_past_the_edge_holding_the_best(tmp_path):
     out = optbench(
         tmp_path,
         "-m",
-        "+experiment=tune",
+        "experiment=tune",
         "task=rosenbrock",
         "optimizer=sgd",
         "hydra.sweeper.num_lrs=2",
@@ -164,11 +165,12 @@ def test_tuning_grid_grows_past_the_edge_holding_the_best(tmp_path):
     assert "adding lr=0.0001" in out.stdout + out.stderr
 
 
-def test_missing_launcher_plugin_names_the_extra(monkeypatch):
+def test_missing_plugin_names_the_extra(monkeypatch):
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
-    assert "pip install 'optbench[joblib]'" in missing_launcher_plugin(["-m", "hydra/launcher=parallel"])
-    assert "pip install 'optbench[slurm]'" in missing_launcher_plugin(["hydra/launcher=slurm"])
-    assert missing_launcher_plugin(["optimizer=adam"]) is None
+    assert "pip install 'optbench[joblib]'" in missing_plugin(["-m", "hydra/launcher=parallel"])
+    assert "pip install 'optbench[slurm]'" in missing_plugin(["hydra/launcher=slurm"])
+    assert "pip install 'optbench[optuna]'" in missing_plugin(["-m", "hparams_search=optuna"])
+    assert missing_plugin(["optimizer=adam"]) is None
 
 
 def test_threads_per_job_never_oversubscribe():
@@ -179,3 +181,27 @@ def test_threads_per_job_never_oversubscribe():
     assert launcher_threads(OmegaConf.create({"n_jobs": -1})) == 1
     assert launcher_threads(OmegaConf.create({"cpus_per_task": 3})) == 3
     assert launcher_threads(OmegaConf.create({})) is None
+
+
+def test_optuna_sweep_on_a_2d_task_minimises_the_tasks_metric_and_keeps_every_trial(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install 'optbench[optuna]'")
+    args = ["-m", "hparams_search=optuna", "task=rosenbrock", "optimizer=adam", "task.max_steps=60", "logger=none"]
+    out = optbench(tmp_path, *args, "hydra.sweeper.n_trials=5", "hydra.sweeper.sampler.n_startup_trials=3")
+    assert out.returncode == 0, out.stderr[-3000:]
+    records = [s for s in summaries(tmp_path) if s["sweep"] == "optuna-rosenbrock-adam"]
+    assert len(records) == 5 and len({s["lr"] for s in records}) == 5
+    assert all(1e-3 - 1e-12 <= s["lr"] <= 1.0 + 1e-12 for s in records)  # the task's lr (0.1) x 0.01 ... x 10
+    (result,) = (tmp_path / "outputs/multirun").rglob("optimization_results.yaml")
+    best = OmegaConf.load(result)
+    assert best.best_value == pytest.approx(min(s["final_metric"] for s in records))  # minimised: lower is better
+    again = optbench(tmp_path, *args, "hydra.sweeper.n_trials=5", "hydra.sweeper.sampler.n_startup_trials=3")
+    assert again.returncode == 0 and len(summaries(tmp_path)) == 5  # the same seeded study resumes from the store
+
+
+def test_optuna_direction_follows_the_task():
+    from optbench.resolvers import direction, log_interval
+
+    assert direction(OmegaConf.create({"_target_": "optbench.tasks.mnist_mlp.MnistMLP"})) == "maximize"
+    assert direction(OmegaConf.create({"_target_": "optbench.tasks.functions2d.Function2D"})) == "minimize"
+    assert direction(OmegaConf.create({"higher_is_better": False})) == "minimize"
+    assert log_interval(2e-3, 0.01, 10) == "tag(log, interval(2e-05, 0.02))"

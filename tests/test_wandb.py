@@ -110,3 +110,11 @@ def test_sync_command_names_the_folders_this_command_wrote(tmp_path, monkeypatch
     # two of three: the glob would name one more, so the folders are listed
     assert sync_command([str(j) for j in jobs[:2]]).count("offline-run-") == 2
     assert sync_command(["outputs/runs/x/wandb/run-123-online"]) is None  # online runs need no sync
+
+
+def test_report_from_a_missing_offline_folder_is_one_paragraph(tmp_path):
+    out = optbench(tmp_path, "source=wandb", "wandb.offline_dir=nowhere", module="optbench.report")
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("optbench-report: error: wandb.offline_dir: no such folder nowhere")
+    assert not (tmp_path / "results").exists()

@@ -72,7 +72,7 @@ def test_every_switch_reaches_the_record(make_config):
         "optimizer.bias_correction=false",
         "optimizer.weight_decay_mode=decoupled",
         "optimizer.weight_decay=0.01",
-        "+wrapper=lookahead",
+        "wrapper=lookahead",
         "wrapper.k=3",
         "task.max_steps=9",
     )
@@ -93,6 +93,6 @@ def test_muon_builds_from_the_mnist_model():
 
 
 def test_a_wrapper_passes_on_what_its_base_optimizer_declares(make_config):
-    summary = runner.run(make_config("task=rosenbrock", "optimizer=sophia", "+wrapper=lookahead", "task.max_steps=12"))
+    summary = runner.run(make_config("task=rosenbrock", "optimizer=sophia", "wrapper=lookahead", "task.max_steps=12"))
     assert summary["status"] == "finished", summary.get("reason")  # the backward kept its graph for Sophia
     assert summary["family"] == "matrix" and summary["label"] == "sophia, lookahead (k=5, alpha=0.5)"

@@ -1,0 +1,29 @@
+"""OmegaConf resolvers that optbench's configs use, registered once before Hydra composes a config.
+
+- ``${optbench.direction:${task}}``: "maximize" or "minimize", the way the task's headline metric points (for
+  sweepers that take a direction, e.g. ``hparams_search=optuna``).
+- ``${optbench.log_interval:${optimizer.lr},0.01,10}``: an Optuna search range "tag(log, interval(lo, hi))" from
+  ``lr x 0.01`` to ``lr x 10``, around the optimizer's default lr on the task.
+"""
+
+from __future__ import annotations
+
+from omegaconf import OmegaConf
+
+from optbench.ranking import higher_is_better
+
+
+def direction(task) -> str:
+    return "maximize" if higher_is_better(task) else "minimize"
+
+
+def log_interval(value: float, low_factor: float, high_factor: float) -> str:
+    value = float(value)
+    return f"tag(log, interval({value * float(low_factor):.6g}, {value * float(high_factor):.6g}))"
+
+
+def register() -> None:
+    """Idempotent: safe to call from every entry point (the command, the Python API, tests)."""
+    for name, fn in (("optbench.direction", direction), ("optbench.log_interval", log_interval)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)
