@@ -126,7 +126,17 @@ def drop_plus_on_optional_groups(argv: list[str]) -> list[str]:
     return [a[1:] if a.startswith("+") and "=" in a and a[1:].split("=", 1)[0] in groups else a for a in argv]
 
 
+def print_version_and_exit(program: str) -> None:
+    """``--version`` (Hydra's own argument parser has no such flag)."""
+    if "--version" in sys.argv[1:] or "-V" in sys.argv[1:]:
+        from optbench import __version__
+
+        print(f"{program} {__version__}")
+        sys.exit(0)
+
+
 def main() -> None:
+    print_version_and_exit("optbench")
     sys.argv[1:] = drop_plus_on_optional_groups(sys.argv[1:])
     hint = missing_plugin(sys.argv[1:])
     if hint:

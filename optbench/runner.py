@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from tqdm.auto import tqdm
 
 from optbench import memtrack
 from optbench.config import resolve_device, validate
@@ -31,6 +30,7 @@ from optbench.optim import build_optimizer
 from optbench.optim.about import read_about
 from optbench.optim.factory import optimizer_about, wrap_optimizer
 from optbench.precision import resolve_precision
+from optbench.progress import job_position, progress
 from optbench.schedules import build_scheduler
 from optbench.tasks import Task, build_task
 from optbench.tasks.base import Batch
@@ -138,15 +138,17 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     config = portable_config(OmegaConf.to_container(cfg, resolve=True))
     rid = run_id(config)
     store = RunStore(cfg.store_dir)
-    if output_dir is not None:
-        write_marker(output_dir, rid, str(store.root))
+    job = f"Job {position}: run" if (position := job_position()) else "Run"
     if store.is_complete(rid) and not cfg.force:
+        if output_dir is not None:
+            write_marker(output_dir, rid, str(store.root), skipped=True)
         log.info(
-            "Run %s is already in the store (%s); skipping. Use force=true to redo it.",
-            rid,
-            store.run_dir(rid),
+            "%s %s is already in the store (%s); skipping. Use force=true to redo it.",
+            job, rid, store.run_dir(rid)
         )
         return store.summary(rid)
+    if output_dir is not None:
+        write_marker(output_dir, rid, str(store.root))
 
     store.check_writable()  # before any work: a finished run must never meet a store it cannot be written to
     device = resolve_device(cfg.device)
@@ -209,7 +211,7 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         "wandb_dir": portable_path(wandb_run.dir),
     }
     metrics: list[dict[str, Any]] = []
-    log.info("Run %s: %s on %s, %d steps, device %s", rid, cfg.optimizer.name, cfg.task.name, steps, device)
+    log.info("%s %s: %s on %s, %d steps, device %s", job, rid, cfg.optimizer.name, cfg.task.name, steps, device)
     try:
         with debug_session(cfg.get("debug"), output_dir, device) as profiler:
             outcome = train(task, model, optimizer, scheduler, cfg, steps, metrics, wandb_run, device, profiler.step)
@@ -347,80 +349,74 @@ def train(
     model.train()
     set_optimizer_mode(optimizer, training=True)
     status, reason, diverged_step = "finished", "", None
-    bar = tqdm(
-        total=steps,
-        desc=f"{cfg.task.name}/{cfg.optimizer.name}",
-        unit="step",
-        disable=None,
-        dynamic_ncols=True,
-    )
-    try:
-        while step < steps:
-            epoch_start = step
-            for micro in optimizer_steps(task, epoch, k):
-                probed = step + 1 in probe_steps
-                if probed:  # the same step, under the memory tracker; neither timed nor counted as training time
-                    t = time.perf_counter()
-                    loss, measured = probe_step(task, model, optimizer, micro, precision, device, create_graph)
-                    memory = measured if memory is None or measured.peak > memory.peak else memory
-                    probe_s += time.perf_counter() - t
-                else:
-                    t0 = timer.mark()
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = forward_backward(task, model, micro, precision, device, create_graph)
-                    t1 = timer.mark()
-                    optimizer.step()
-                    t2 = timer.mark()
-                if scheduler is not None:
-                    scheduler.step()
-                step += 1
-                on_step()
-                if step > skip and not probed:
-                    timer.add(t0, t1, t2, sum(b.size for b in micro))
-                window.append(loss)
-                guard.observe(loss, step)
-                if step % log_every == 0 or step == steps:
-                    guard.check()
-                    last_train_loss = mean_loss(window)
-                    record(
-                        {
-                            "split": "train",
-                            "loss": last_train_loss,
-                            "lr": float(optimizer.param_groups[0]["lr"]),
-                            **task.train_record(model),
-                            **timer.window(task.unit),
-                            **running_memory(device, memory if memory is not logged_memory else None),
-                        }
-                    )
-                    logged_memory = memory
-                    bar.set_postfix(loss=f"{last_train_loss:.4f}", refresh=False)
-                    window.clear()
-                bar.update(1)
-                if eval_every and step % eval_every == 0 and step < steps:
+    position = job_position()
+    desc = f"{cfg.task.name}/{cfg.optimizer.name}" + (f" (job {position})" if position else "")
+    with progress(steps, desc, "step") as bar:
+        try:
+            while step < steps:
+                epoch_start = step
+                for micro in optimizer_steps(task, epoch, k):
+                    probed = step + 1 in probe_steps
+                    if probed:  # the same step, under the memory tracker; neither timed nor counted as training time
+                        t = time.perf_counter()
+                        loss, measured = probe_step(task, model, optimizer, micro, precision, device, create_graph)
+                        memory = measured if memory is None or measured.peak > memory.peak else memory
+                        probe_s += time.perf_counter() - t
+                    else:
+                        t0 = timer.mark()
+                        optimizer.zero_grad(set_to_none=True)
+                        loss = forward_backward(task, model, micro, precision, device, create_graph)
+                        t1 = timer.mark()
+                        optimizer.step()
+                        t2 = timer.mark()
+                    if scheduler is not None:
+                        scheduler.step()
+                    step += 1
+                    on_step()
+                    if step > skip and not probed:
+                        timer.add(t0, t1, t2, sum(b.size for b in micro))
+                    window.append(loss)
+                    guard.observe(loss, step)
+                    if step % log_every == 0 or step == steps:
+                        guard.check()
+                        last_train_loss = mean_loss(window)
+                        record(
+                            {
+                                "split": "train",
+                                "loss": last_train_loss,
+                                "lr": float(optimizer.param_groups[0]["lr"]),
+                                **task.train_record(model),
+                                **timer.window(task.unit),
+                                **running_memory(device, memory if memory is not logged_memory else None),
+                            }
+                        )
+                        logged_memory = memory
+                        bar.set_postfix(loss=f"{last_train_loss:.4f}", refresh=False)
+                        window.clear()
+                    bar.update(1)
+                    if eval_every and step % eval_every == 0 and step < steps:
+                        evaluate(final=False)
+                    if step >= steps:
+                        break
+                if step == epoch_start:
+                    raise RuntimeError(f"the task's training batches for epoch {epoch} are empty")
+                epoch += 1
+                if step < steps and not eval_every:
                     evaluate(final=False)
-                if step >= steps:
-                    break
-            if step == epoch_start:
-                raise RuntimeError(f"the task's training batches for epoch {epoch} are empty")
-            epoch += 1
-            if step < steps and not eval_every:
-                evaluate(final=False)
-        final = evaluate(final=True)
-    except Diverged as exc:
-        status, reason, diverged_step = "diverged", str(exc), exc.step
-        # keep what the run measured: the mean of the good losses since the last record, then the bad one
-        first = step - len(window) + 1  # the step of window[0]
-        good = torch.stack(window[: exc.step - first]).tolist() if exc.step > first else []
-        lr = float(optimizer.param_groups[0]["lr"])
-        if good:
-            last_train_loss = sum(good) / len(good)
-            record({"split": "train", "loss": last_train_loss, "lr": lr}, at=exc.step - 1)
-        record({"split": "train", "loss": exc.value, "lr": lr, "diverged": True}, at=exc.step)
-        step = exc.step - 1  # steps completed with a good loss
-        final = {}
-        log.warning("Run diverged: %s", reason)
-    finally:
-        bar.close()
+            final = evaluate(final=True)
+        except Diverged as exc:
+            status, reason, diverged_step = "diverged", str(exc), exc.step
+            # keep what the run measured: the mean of the good losses since the last record, then the bad one
+            first = step - len(window) + 1  # the step of window[0]
+            good = torch.stack(window[: exc.step - first]).tolist() if exc.step > first else []
+            lr = float(optimizer.param_groups[0]["lr"])
+            if good:
+                last_train_loss = sum(good) / len(good)
+                record({"split": "train", "loss": last_train_loss, "lr": lr}, at=exc.step - 1)
+            record({"split": "train", "loss": exc.value, "lr": lr, "diverged": True}, at=exc.step)
+            step = exc.step - 1  # steps completed with a good loss
+            final = {}
+            log.warning("Run diverged: %s", reason)
 
     throughput = timer.summary(task.unit)
     return {

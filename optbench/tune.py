@@ -27,6 +27,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from optbench.errors import exit_on_bad_setting
+from optbench.progress import plan_jobs
 from optbench.ranking import best_index, higher_is_better, oriented
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,8 @@ class TuneSweeper(BasicSweeper):
             if not todo:
                 break
             batch = [[*groups[i], f"optimizer.lr={lr}", f"seed={self.grid_seed}", "tags=[tune,grid]"] for i, lr in todo]
+            self.planned += len(batch)
+            plan_jobs(self.config.hydra.sweep.dir, self.planned)
             new_scores = self._launch(batch, launched)
             launched += len(batch)
             for (i, lr), score in zip(todo, new_scores, strict=True):
@@ -150,6 +153,8 @@ class TuneSweeper(BasicSweeper):
             for g, grid in zip(groups, grids, strict=True)
             for lr in grid
         ]
+        self.planned = len(phase1) + len(groups) * len(self.seeds)  # grown when a grid is extended
+        plan_jobs(sweep_dir, self.planned)
         log.info("Tuning phase 1: %d groups x %d learning rates on seed %d", len(groups), len(grids[0]), self.grid_seed)
         scores = self._launch(phase1, 0)
         launched = len(phase1)

@@ -118,3 +118,47 @@ def test_report_from_a_missing_offline_folder_is_one_paragraph(tmp_path):
     (line,) = out.stderr.strip().splitlines()
     assert line.startswith("optbench-report: error: wandb.offline_dir: no such folder nowhere")
     assert not (tmp_path / "results").exists()
+
+
+def test_wandb_sweep_yaml_from_hydra_overrides_runs_as_the_agent_would_call_it(tmp_path):
+    import yaml
+
+    from optbench.tracking.wandb_sweep import sweep_config
+
+    out = optbench(
+        tmp_path,
+        "task=rosenbrock",
+        "optimizer=adam,sgd",
+        "seed=range(0,2)",
+        "optimizer.lr=tag(log, interval(1e-4, 1e-1))",
+        "--project",
+        "optb",
+        "-o",
+        "sweep.yaml",
+        module="optbench.tracking.wandb_sweep",
+    )
+    assert out.returncode == 0, out.stderr
+    config = yaml.safe_load((tmp_path / "sweep.yaml").read_text())
+    assert config["method"] == "random" and config["project"] == "optb"
+    assert config["metric"] == {"name": "final_metric", "goal": "minimize"}  # Rosenbrock: lower is better
+    assert config["command"] == ["${env}", "optbench", "${args_no_hyphens}"]
+    params = config["parameters"]
+    assert params["optimizer"] == {"values": ["adam", "sgd"]} and params["seed"] == {"values": [0, 1]}
+    assert params["optimizer.lr"] == {"distribution": "log_uniform_values", "min": 1e-4, "max": 0.1}
+    assert params["logger.project"] == {"value": "optb"} and params["task"] == {"value": "rosenbrock"}
+    # one sample, as `wandb agent` passes it (${args_no_hyphens}: key=value per parameter)
+    sample = {"task": "rosenbrock", "optimizer": "sgd", "seed": 1, "optimizer.lr": 0.003}
+    run = optbench(tmp_path, *(f"{k}={v}" for k, v in sample.items()), "logger=none")
+    assert run.returncode == 0, run.stderr[-2000:]
+    (record,) = (tmp_path / "results/store/runs").glob("rosenbrock-sgd-*/config.json")
+    stored = json.loads(record.read_text())
+    assert (stored["optimizer"]["name"], stored["seed"], stored["optimizer"]["lr"]) == ("sgd", 1, 0.003)
+    # goals follow the task, losses are minimised, and a grid takes only listed values
+    assert sweep_config(["task=mnist_mlp", "optimizer=adam,adamw"])["metric"]["goal"] == "maximize"
+    assert sweep_config(["task=mnist_mlp", "optimizer=adam,adamw"])["method"] == "grid"
+    assert sweep_config(["task=mnist_mlp", "tune_metric=final_eval_loss"])["metric"] == {
+        "name": "final_eval_loss",
+        "goal": "minimize",
+    }
+    bad = optbench(tmp_path, "--method", "grid", "optimizer.lr=interval(0.1,1)", module="optbench.tracking.wandb_sweep")
+    assert bad.returncode == 2 and "interval(...) needs random or bayes" in bad.stderr and "Traceback" not in bad.stderr

@@ -228,4 +228,7 @@ def app(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    from optbench.cli import print_version_and_exit
+
+    print_version_and_exit("optbench-report")
     app()

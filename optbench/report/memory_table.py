@@ -20,6 +20,7 @@ from optbench.memtrack import CATEGORIES
 from optbench.optim import available_optimizers, build_optimizer
 from optbench.optim.factory import load_optimizer_config
 from optbench.precision import PRECISIONS
+from optbench.progress import progress
 from optbench.projection import project_steps
 from optbench.report.model_zoo import load_model, n_parameters
 from optbench.units import human_bytes, human_count
@@ -45,7 +46,6 @@ def memory_table(models: list[str], optimizers: list[str] | None = None, precisi
     """One row per (model, precision, optimizer): the bytes of each category at the step's peak, the peak, the
     optimizer step's rise above its state, state / parameter bytes, and the analytic state count. An optimizer
     whose extra is not installed, or whose step cannot run on fake tensors, is left out with a note on stderr."""
-    rows = []
     left_out: dict[str, str] = {}
     names = optimizers or available_optimizers()
     unknown = [n for n in names if n not in available_optimizers()]
@@ -55,11 +55,29 @@ def memory_table(models: list[str], optimizers: list[str] | None = None, precisi
     if bad:
         raise OptbenchError(f"report.precisions names {bad}, not precisions; choose from {list(PRECISIONS)}.")
     zoos = {name: load_model(name) for name in models}  # every model file is checked before the first projection
+    precisions = precisions or list(PRECISIONS)
+    with progress(len(zoos) * len(precisions) * len(names), "memory projection", "optimizer", final_line=False) as bar:
+        rows = _project(zoos, names, precisions, left_out, bar)
+    for name, why in left_out.items():
+        print(f"optbench-report: memory: {name} left out ({why})", file=sys.stderr)
+    return pd.DataFrame(rows)
+
+
+def _builder(name: str, bar):
+    def build(model):
+        bar.update(1)  # one optimizer's projection started
+        return build_optimizer(load_optimizer_config(name), model)
+
+    return build
+
+
+def _project(zoos: dict, names: list[str], precisions: list[str], left_out: dict[str, str], bar) -> list[dict]:
+    rows = []
     for model_name, zoo in zoos.items():
         n_params = n_parameters(zoo)
-        for precision_name in precisions or list(PRECISIONS):
+        for precision_name in precisions:
             precision = PRECISIONS[precision_name]
-            builders = {n: (lambda m, n=n: build_optimizer(load_optimizer_config(n), m)) for n in names}
+            builders = {n: _builder(n, bar) for n in names}
             analytic: dict[str, int | None] = {}
             try:
                 projected = project_steps(
@@ -95,9 +113,7 @@ def memory_table(models: list[str], optimizers: list[str] | None = None, precisi
                     "state_per_param_bytes": m.resident["state"] / param_bytes if param_bytes else float("nan"),
                 }
                 rows.append(row)
-    for name, why in left_out.items():
-        print(f"optbench-report: memory: {name} left out ({why})", file=sys.stderr)
-    return pd.DataFrame(rows)
+    return rows
 
 
 def memory_display(table: pd.DataFrame) -> pd.DataFrame:

@@ -45,6 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from optbench.errors import OptbenchError
+from optbench.progress import track
 from optbench.tracking.naming import neutral_removed, variant_slug
 
 log = logging.getLogger(__name__)
@@ -287,7 +288,8 @@ def load_summaries(root: str | os.PathLike, skipped: list[str] | None = None) ->
     """One row per readable run in the store, with config columns flattened (``optimizer.lr``, ``task.name``...).
     The run ids of unreadable records are appended to ``skipped`` when given."""
     rows = []
-    for run_dir in sorted(p for p in Path(root, "runs").glob("*") if p.is_dir()):
+    run_dirs = sorted(p for p in Path(root, "runs").glob("*") if p.is_dir())
+    for run_dir in track(run_dirs, "reading the store", unit="record", min_items=100):
         record = read_record(run_dir)
         if record is None:
             if skipped is not None:

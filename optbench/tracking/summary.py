@@ -16,6 +16,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from optbench.progress import plan_jobs
 from optbench.tracking.store import RunStore
 from optbench.units import human_bytes, human_count
 
@@ -88,9 +89,17 @@ def format_summary(summaries: list[dict[str, Any]], wandb_dirs: list[str] | None
     return "\n".join(lines)
 
 
-def write_marker(output_dir: str | Path, rid: str, store_dir: str, wandb_dir: str | None = None) -> None:
-    """The job's marker: its run id and store, and (once it ran) the W&B folder it wrote."""
-    marker = {"run_id": rid, "store_dir": store_dir, "wandb_dir": os.path.abspath(wandb_dir) if wandb_dir else None}
+def write_marker(
+    output_dir: str | Path, rid: str, store_dir: str, wandb_dir: str | None = None, skipped: bool = False
+) -> None:
+    """The job's marker: its run id and store, whether it was skipped (already in the store), and (once it ran)
+    the W&B folder it wrote."""
+    marker = {
+        "run_id": rid,
+        "store_dir": store_dir,
+        "wandb_dir": os.path.abspath(wandb_dir) if wandb_dir else None,
+        "skipped": skipped,
+    }
     Path(output_dir, MARKER).write_text(json.dumps(marker) + "\n")
 
 
@@ -117,6 +126,29 @@ def summaries_from_markers(paths: list[Path]) -> list[dict[str, Any]]:
     return out
 
 
+def job_counts(markers: list[Path]) -> str:
+    """'16 jobs: 12 trained, 4 already in the store' from a sweep's job markers."""
+    skipped = sum(bool(json.loads(p.read_text()).get("skipped")) for p in markers)
+    return f"{len(markers)} jobs: {len(markers) - skipped} trained, {skipped} already in the store"
+
+
+def planned_jobs(config: DictConfig) -> int | None:
+    """How many jobs a sweep will launch, for the sweepers whose count is known up front: Hydra's basic sweeper
+    (the product of the swept values) and Optuna (n_trials). The tuning sweeper writes its own count."""
+    sweeper = config.hydra.sweeper
+    target = str(sweeper.get("_target_", ""))
+    if target.endswith("BasicSweeper"):
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+        overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
+        return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
+    if "optuna" in target.lower():
+        return int(sweeper.n_trials)
+    return None
+
+
 class SummaryCallback(Callback):
     """Prints the summary table after a single run and after a whole sweep."""
 
@@ -128,7 +160,12 @@ class SummaryCallback(Callback):
         summaries = summaries_from_markers(markers)
         if summaries:
             table = format_summary(summaries, wandb_dirs_from_markers(markers))
-            print(f"\n{len(summaries)} runs in sweep {sweep_dir}:\n" + table, flush=True)
+            print(f"\n{len(summaries)} runs in sweep {sweep_dir} ({job_counts(markers)}):\n" + table, flush=True)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        total = planned_jobs(config)
+        if total is not None:
+            plan_jobs(config.hydra.sweep.dir, total)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         markers = list(Path(config.hydra.runtime.output_dir).glob(MARKER))
