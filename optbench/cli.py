@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from optbench.errors import OptbenchError
 from optbench.paths import config_dir
 from optbench.resolvers import register as register_resolvers
+from optbench.values import plain_dict
 
 # (config group, choice) -> (the Hydra plugin module it needs, the pip extra that installs it)
 PLUGINS = {
@@ -115,8 +116,8 @@ def optional_groups() -> set[str]:
     """The config groups that conf/config.yaml lists with a null default (experiment, wrapper, debug, ...)."""
     from omegaconf import OmegaConf
 
-    defaults = OmegaConf.load(config_dir() / "config.yaml").get("defaults", [])
-    return {k for item in defaults if isinstance(item, DictConfig) for k, v in item.items() if v is None}
+    defaults = plain_dict(OmegaConf.load(config_dir() / "config.yaml"), resolve=False)["defaults"]
+    return {str(k) for item in defaults if isinstance(item, dict) for k, v in item.items() if v is None}
 
 
 def drop_plus_on_optional_groups(argv: list[str]) -> list[str]:

@@ -131,7 +131,7 @@ def job_position() -> str | None:
         hc = HydraConfig.get()
     except (ImportError, ValueError):
         return None
-    if hc.mode != RunMode.MULTIRUN or hc.job.get("num") is None:
+    if hc.mode != RunMode.MULTIRUN or getattr(hc.job, "num", None) is None:
         return None
     k = int(hc.job.num) + 1
     try:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from optbench import memtrack
 from optbench.config import resolve_device, validate
@@ -39,6 +39,7 @@ from optbench.tracking.naming import variant_label
 from optbench.tracking.store import RunStore, StoreError, portable_config, portable_path, run_id
 from optbench.tracking.summary import write_marker
 from optbench.tracking.wandb_run import WandbRun
+from optbench.values import plain_dict
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def set_optimizer_mode(optimizer: torch.optim.Optimizer, training: bool) -> None
 def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     """Train and evaluate one configuration; return its summary (the stored one if it was already complete)."""
     validate(cfg)
-    config = portable_config(OmegaConf.to_container(cfg, resolve=True))
+    config = portable_config(plain_dict(cfg))
     rid = run_id(config)
     store = RunStore(cfg.store_dir)
     job = f"Job {position}: run" if (position := job_position()) else "Run"
@@ -143,10 +144,11 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         if output_dir is not None:
             write_marker(output_dir, rid, str(store.root), skipped=True)
         log.info(
-            "%s %s is already in the store (%s); skipping. Use force=true to redo it.",
-            job, rid, store.run_dir(rid)
+            "%s %s is already in the store (%s); skipping. Use force=true to redo it.", job, rid, store.run_dir(rid)
         )
-        return store.summary(rid)
+        stored = store.summary(rid)
+        assert stored is not None  # is_complete read it
+        return stored
     if output_dir is not None:
         write_marker(output_dir, rid, str(store.root))
 
@@ -172,7 +174,7 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
 
     group = cfg.sweep or f"{cfg.task.name}-{cfg.optimizer.name}"
     wandb_run = WandbRun(
-        OmegaConf.to_container(cfg.logger, resolve=True),
+        plain_dict(cfg.logger),
         name=rid,
         group=group,
         job_type=cfg.task.name,
@@ -256,12 +258,13 @@ def forward_backward(task: Task, model, micro: list[Batch], precision, device, c
             loss = task.loss(model, micro[0])
         loss.backward(create_graph=create_graph)
         return loss.detach()
-    total = None
+    total: torch.Tensor | None = None
     for batch in micro:
         with precision.autocast(device):
             loss = task.loss(model, batch)
         (loss / len(micro)).backward(create_graph=create_graph)
         total = loss.detach() if total is None else total + loss.detach()
+    assert total is not None  # micro holds at least one batch
     return total / len(micro)
 
 

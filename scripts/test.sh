@@ -7,4 +7,6 @@ bash scripts/setup.sh
 if [ -z "${OPTBENCH_DATA:-}" ] && [ -d ../shared/data ]; then export OPTBENCH_DATA=$(cd ../shared/data && pwd); fi
 export WANDB_MODE=offline WANDB_SILENT=true
 .venv/bin/ruff check optbench tests scripts plugins/hydra_plugins
+.venv/bin/ruff format --check --quiet optbench tests scripts plugins/hydra_plugins
+.venv/bin/mypy   # the core package's type hints (files listed in pyproject.toml's [tool.mypy])
 exec .venv/bin/python -m pytest "$@"

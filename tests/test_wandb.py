@@ -41,8 +41,9 @@ def test_history_step_metrics_summaries_and_the_record_rebuilt_from_wandb(tmp_pa
         if r.WhichOneof("record_type") == "history"
     ]
     train = [h for h in history if "train/loss" in h]
-    assert train and all({"train/step", "train/lr", "train/examples_per_s", "train/opt_step_time_s"} <= h.keys()
-                         for h in train[1:])
+    assert train and all(
+        {"train/step", "train/lr", "train/examples_per_s", "train/opt_step_time_s"} <= h.keys() for h in train[1:]
+    )
     assert any("train/peak_rss_bytes" in h for h in train)
     assert any("eval/accuracy" in h and "eval/step" in h for h in history)
     assert not any(isinstance(v, str) for h in history for v in h.values())  # strings never enter history

@@ -23,7 +23,7 @@ from optbench.optim import variants
 from optbench.optim._steps import supports_fused
 from optbench.optim.about import WEIGHT_DECAY_MODES, About, read_about
 from optbench.paths import config_dir
-from optbench.values import is_number
+from optbench.values import is_number, plain_dict
 
 VARIANT_KEYS = ("bias_correction", "weight_decay_mode")
 NON_CONSTRUCTOR_KEYS = ("name", "_target_", "about", *VARIANT_KEYS)
@@ -38,7 +38,7 @@ def load_optimizer_config(name: str) -> DictConfig:
     """conf/optimizer/<name>.yaml with its stand-alone defaults: an lr that reads a task's tuned value falls back
     to the optimizer's own default, since there is no task."""
     cfg = OmegaConf.load(config_dir() / "optimizer" / f"{name}.yaml")
-    resolved = OmegaConf.to_container(OmegaConf.create({"task": {}, "optimizer": cfg}), resolve=True)
+    resolved = plain_dict(OmegaConf.create({"task": {}, "optimizer": cfg}))
     return OmegaConf.create(resolved["optimizer"])
 
 
@@ -90,7 +90,7 @@ def validate_optimizer_config(cfg: DictConfig | dict) -> None:
 
 
 def _container(cfg: DictConfig | dict) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    return plain_dict(cfg) if isinstance(cfg, DictConfig) else dict(cfg)
 
 
 def optimizer_class(target: Any, about: About | None = None) -> type:
@@ -116,7 +116,7 @@ def optimizer_class(target: Any, about: About | None = None) -> type:
 
 
 def _takes(cls: type, key: str) -> bool:
-    return key in inspect.signature(cls.__init__).parameters
+    return key in inspect.signature(cls).parameters
 
 
 def _check_variants(c: dict, about: About, cls: type) -> None:
@@ -168,7 +168,7 @@ def build_optimizer(cfg: DictConfig | dict, params: nn.Module | Iterable[torch.T
     c = _container(cfg)
     about = read_about(c)
     model = params if isinstance(params, nn.Module) else None
-    params = list(model.parameters() if model is not None else params)
+    params = list(model.parameters()) if model is not None else list(params)  # type: ignore[arg-type]
     if about.params == "model" and model is None:
         raise OptbenchError(
             f"optimizer '{about.name}' partitions a model's parameters by name and role (about.params: model), "
@@ -199,7 +199,7 @@ def build_optimizer(cfg: DictConfig | dict, params: nn.Module | Iterable[torch.T
     if no_bias_correction:
         variants.disable_bias_correction(optimizer)
     if moved_decay:
-        variants.add_weight_decay(optimizer, mode, moved_decay)
+        variants.add_weight_decay(optimizer, str(mode), moved_decay)
     optimizer.optbench_about = about
     return optimizer
 

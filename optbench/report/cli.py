@@ -164,8 +164,10 @@ def load(cfg: DictConfig, filters: dict):
         folders = [cfg.wandb.offline_dir] if isinstance(cfg.wandb.offline_dir, str) else list(cfg.wandb.offline_dir)
         missing = [f for f in folders if not Path(f).is_dir()]
         if missing:
-            raise OptbenchError(f"wandb.offline_dir: no such folder {', '.join(missing)}; name the folder that holds "
-                                "the offline W&B runs (wandb/offline-run-*), e.g. outputs/.")
+            raise OptbenchError(
+                f"wandb.offline_dir: no such folder {', '.join(missing)}; name the folder that holds "
+                "the offline W&B runs (wandb/offline-run-*), e.g. outputs/."
+            )
         store = wandb_records.from_offline(folders, cfg.wandb.store_dir)
         return load_runs(str(store.root), **filters)
     try:

@@ -55,7 +55,7 @@ def summary_frame(summaries: list[dict[str, Any]]) -> pd.DataFrame:
                 "state_bytes_analytic": (
                     human_bytes(s["state_bytes_analytic"]) if s.get("state_bytes_analytic") is not None else "unknown"
                 ),
-                "status": s.get("status") + (f" ({s['reason']})" if s.get("status") != "finished" else ""),
+                "status": str(s.get("status")) + (f" ({s['reason']})" if s.get("status") != "finished" else ""),
             }
         )
     return pd.DataFrame(rows, columns=list(COLUMNS)).rename(columns=COLUMNS)

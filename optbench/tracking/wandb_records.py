@@ -64,7 +64,7 @@ def _offline_artifacts(run_file: Path) -> Iterator[dict[str, Path]]:
     from wandb.proto import wandb_internal_pb2 as pb
 
     for payload in _log_payloads(run_file):
-        record = pb.Record()
+        record = pb.Record()  # type: ignore[attr-defined]  # generated protobuf classes
         record.ParseFromString(payload)
         if record.WhichOneof("record_type") != "artifact" or record.artifact.type != RECORD_ARTIFACT_TYPE:
             continue

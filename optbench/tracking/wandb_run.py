@@ -60,7 +60,8 @@ def resolve_mode(configured: str | None) -> tuple[str, str]:
 def history_row(split: str, row: dict[str, Any], step: int) -> tuple[dict[str, float], dict[str, str]]:
     """(numbers for the history under ``<split>/``, with the ``<split>/step`` they plot against; strings for the
     summary)."""
-    numbers, strings = {f"{split}/step": step}, {}
+    numbers: dict[str, float] = {f"{split}/step": step}
+    strings: dict[str, str] = {}
     for key, value in row.items():
         if key in ("split", "step"):
             continue
@@ -109,7 +110,7 @@ class WandbRun:
 
             os.makedirs(logger_cfg["dir"], exist_ok=True)
 
-            def init(mode: str):
+            def init(mode: Any):
                 return wandb.init(
                     project=logger_cfg.get("project", "optbench"),
                     entity=logger_cfg.get("entity"),
@@ -152,6 +153,7 @@ class WandbRun:
         """train/* against the optimizer step, eval/* against their own step; best-value summaries in the task's
         direction."""
         run = self.run
+        assert run is not None
         for split in ("train", "eval"):
             run.define_metric(f"{split}/step")
             run.define_metric(f"{split}/*", step_metric=f"{split}/step")

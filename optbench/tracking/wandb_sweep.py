@@ -75,7 +75,10 @@ def sweep_direction(overrides: list[Override], metric: str) -> str:
 
 
 def sweep_config(
-    args: list[str], method: str | None = None, project: str | None = None, entity: str | None = None,
+    args: list[str],
+    method: str | None = None,
+    project: str | None = None,
+    entity: str | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
     """The W&B sweep configuration for ``optbench -m <args>``."""
