@@ -140,3 +140,17 @@ def test_real_mnist_run(tmp_path, data_root):
     [s] = summaries(tmp_path)
     assert s["status"] == "finished" and s["steps"] == 30 and s["final_metric"] > 0.8
     assert s["n_params"] == 784 * 1000 + 1000 + 1000 * 500 + 500 + 500 * 100 + 100 + 100 * 10 + 10
+
+
+def test_version_and_plugins_listed_once(tmp_path):
+    import optbench as package
+
+    for module in ("optbench", "optbench.report"):
+        out = optbench(tmp_path, "--version", module=module)
+        assert out.returncode == 0 and out.stdout.strip().endswith(f" {package.__version__}"), out.stderr
+    info = optbench(tmp_path, "--info", "plugins")
+    assert info.returncode == 0, info.stderr
+    listed = [line.strip() for line in info.stdout.split("Profiling information")[0].splitlines()]
+    plugins = [name for name in listed if name and name.isidentifier()]
+    assert "TuneSweeper" in plugins and "BasicLauncher" in plugins
+    assert len(plugins) == len(set(plugins)), plugins  # each plugin once
