@@ -65,6 +65,10 @@ BAD = [
     (["debug=profile", "debug.profile.active=0"], r"debug.profile.active=0 must be a whole number of steps >= 1"),
     (["debug=anomaly", "debug.deterministic=maybe"], r"debug.deterministic='maybe' must be true or false"),
     (["debug=fast", "+debug.bogus=1"], r"debug.bogus is not a debug switch; the switches are name, detect_anomaly"),
+    # task=lm_*
+    (["task=lm_tiny", "task.context=1"], r"task.context=1 must be an integer >= 2"),
+    (["task=lm_tiny", "task.model.heads=3"], r"task.model.d_model=32 must split into task.model.heads=3 heads"),
+    (["task=lm_tiny", "task.eval_tokens=8"], r"task.eval_tokens=8 must be an integer > task.context"),
     # task/
     (["task.batch_size=0"], r"task.batch_size=0 must be a positive integer"),
     (["task.batch_size=abc"], r"task.batch_size='abc' must be a positive integer"),
