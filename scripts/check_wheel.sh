@@ -9,8 +9,9 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 .venv/bin/python -m build --wheel --outdir "$WORK/dist" . > "$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
 WHEEL=$(ls "$WORK"/dist/optbench-*.whl)
+unzip -l "$WHEEL" > "$WORK/contents.txt"  # (not piped into grep -q: with pipefail, an early exit reads as failure)
 for path in optbench/conf/config.yaml optbench/optim/csrc/adafactor_cpu.cpp hydra_plugins/optbench_sweepers/tune.py; do
-  unzip -l "$WHEEL" | grep -q " $path\$" || { echo "check_wheel: $path is missing from $WHEEL"; exit 1; }
+  grep -q " $path\$" "$WORK/contents.txt" || { echo "check_wheel: $path is missing from $WHEEL"; exit 1; }
 done
 "${PYTHON:-python3}" -m venv "$WORK/venv"
 PIP="$WORK/venv/bin/python -m pip install --quiet"

@@ -101,6 +101,7 @@ def test_a_run_logs_loss_perplexity_and_tokens_per_second_lower_is_better(tmp_pa
     assert summary["final_metric"] == summary["final_loss"]
     assert summary["final_perplexity"] == pytest.approx(math.exp(summary["final_loss"]))
     assert summary["final_eval_loss"] < math.log(300)  # better than a uniform guess over the vocabulary
+    assert 0 < summary["final_unigram_loss"] < math.log(300)
 
 
 def test_muon_takes_the_hidden_matrices_and_leaves_the_tied_embedding_to_adamw():

@@ -61,12 +61,21 @@ class LanguageModel(Task):
                     f"the {split} split has {len(self.streams[split])} tokens, fewer than one window of "
                     f"task.context={cfg.context} + 1; hold out longer works or lower the context."
                 )
+        self.unigram = {split: self.unigram_loss(split) for split in ("val", "test")}  # on the scored tokens
 
     def _encode(self, texts: list[str]) -> Tensor:
         ids: list[int] = []
         for encoding in self.tokenizer.encode_batch(texts):
             ids += encoding.ids + [self.eot]
         return torch.tensor(ids, dtype=torch.long)
+
+    def unigram_loss(self, split: str) -> float:
+        """The loss (nats/token) of the training split's token frequencies (add-one smoothed) on ``split``: the
+        baseline a model must beat by learning context."""
+        vocab = self.tokenizer.get_vocab_size()
+        counts = torch.bincount(self.streams["train"], minlength=vocab).double() + 1.0
+        log_p = (counts / counts.sum()).log()
+        return float(-log_p[self.streams[split][1:]].mean())
 
     def build_model(self) -> nn.Module:
         return GPT(self.tokenizer.get_vocab_size(), self.cfg.context, **self.cfg.model)
@@ -126,6 +135,7 @@ class LanguageModel(Task):
                 "perplexity": math.exp(min(test, 700.0)),
                 "eval_loss": val,
                 "eval_perplexity": math.exp(min(val, 700.0)),
+                "unigram_loss": self.unigram["test"],
             }
         model.train()
         return result
