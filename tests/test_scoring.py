@@ -78,3 +78,74 @@ def test_differences_within_the_noise_are_marked_not_separated():
     assert not_separated_from_best(per_seed, higher=False) == {"sgd"}  # read as lower-is-better, sgd is best
     p = pairwise_significance(per_seed)
     assert p.loc["adam", "sgd"] < 0.05 < p.loc["adam", "adamw"] and math.isnan(p.loc["adam", "adam"])
+
+
+def fake_run(store, task, optimizer, seed, final, hit_s, higher, target, lr=1e-3):
+    """One finished record whose evaluations reach ``target`` first at training second ``hit_s`` (None = never)."""
+    from optbench.tracking.store import RunStore
+
+    rid = f"{task}-{optimizer}-{seed}"
+    metric = "accuracy" if higher else "loss"
+    miss = target - 0.1 if higher else target + 0.1
+    evals = [(10, 5.0, miss)] + ([(20, hit_s, target)] if hit_s is not None else []) + [(30, 99.0, final)]
+    metrics = [
+        {"split": "test" if step == 30 else "eval", "step": step, "train_s": s, metric: v} for step, s, v in evals
+    ]
+    config = {"task": {"name": task, "target": target}, "optimizer": {"name": optimizer, "lr": lr}, "seed": seed}
+    summary = {
+        "run_id": rid,
+        "task": task,
+        "optimizer": optimizer,
+        "label": optimizer,
+        "status": "finished",
+        "seed": seed,
+        "lr": lr,
+        "final_metric": final,
+        "metric_name": metric,
+        "higher_is_better": higher,
+        "sweep": "s",
+        "tags": [],
+    }
+    RunStore(store).commit(rid, config, metrics, summary)
+
+
+def test_scoring_report_on_hand_made_stores_whose_answer_is_known(tmp_path):
+    from optbench.report.workloads import gather, render, score_table, task_tables
+
+    # T1 (higher is better, target 0.9): a reaches it at 10 s, b at 20 s, c at 40 s (4x: no area left)
+    # T2 (lower is better, target 1.0): a at 30 s, b at 15 s, c never
+    for seed in (0, 1, 2):
+        for name, hit, final in (("a", 10.0, 0.95 + seed * 1e-3), ("b", 20.0, 0.94 + seed * 1e-3), ("c", 40.0, 0.91)):
+            fake_run(tmp_path / "s1", "T1", name, seed, final, hit, True, 0.9)
+        for name, hit, final in (("a", 30.0, 0.8 + seed * 0.01), ("b", 15.0, 0.81 + seed * 0.01), ("c", None, 1.5)):
+            fake_run(tmp_path / "s2", "T2", name, seed, final, hit, False, 1.0)
+    stores = {"T1": str(tmp_path / "s1"), "T2": str(tmp_path / "s2")}
+    results = gather(stores)
+    scores = score_table(results).set_index("optimizer")
+    assert scores.loc["a", "score"] == pytest.approx(5 / 6) and scores.loc["b", "score"] == pytest.approx(5 / 6)
+    assert scores.loc["c", "score"] == 0.0 and scores.loc["c", "tasks reached"] == 1
+    tasks = task_tables(results)
+    t2 = tasks[tasks.task == "T2"].set_index("optimizer")
+    assert list(t2.index) == ["a", "b", "c"]  # lower is better: a's 0.81 mean first, c's 1.5 last
+    assert t2.loc["a", "vs best"] == "best" and t2.loc["b", "vs best"] == "worse"  # b is 0.01 worse on every seed
+    assert t2.loc["c", "time to target (s)"] == "missed (n=3)"
+    assert t2.loc["b", "time to target (s)"] == "15.0 [15.0, 15.0] (n=3)"
+    paths = render(tmp_path / "out", stores, None, 4.0)
+    assert {p.name for p in paths} >= {"profiles.png", "scores.md", "tasks.md", "scores.csv"}
+    written = pd.read_csv(tmp_path / "out/scores.csv").set_index("optimizer")
+    assert written.loc["c", "score"] == 0.0
+
+
+def test_scoring_command_picks_tasks_and_names_a_missing_store(tmp_path):
+    from .test_cli import optbench
+
+    fake_run(tmp_path / "s1", "T1", "a", 0, 0.95, 10.0, True, 0.9)
+    args = ["report=scoring", "+report.stores.T1=s1", "+report.stores.T2=nowhere", f"out_root={tmp_path / 'out'}"]
+    bad = optbench(tmp_path, *args, module="optbench.report")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "report.stores names stores that do not exist:" in bad.stderr and f"T2: {tmp_path / 'nowhere'}" in bad.stderr
+    unknown = optbench(tmp_path, *args, "report.tasks=[T9]", module="optbench.report")
+    assert unknown.returncode == 2 and "report.tasks names ['T9'], which report.stores does not list" in unknown.stderr
+    ok = optbench(tmp_path, *args, "report.tasks=[T1]", module="optbench.report")
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "out/scoring/scores.md").is_file() and "T1" in (tmp_path / "out/scoring/tasks.md").read_text()

@@ -193,6 +193,19 @@ def render(cfg: DictConfig) -> list[Path]:
     filters = OmegaConf.to_container(cfg.filters, resolve=True)
     if cfg.report.kind == "memory":
         return memory(cfg, Path(cfg.out_root) / cfg.name)
+    if cfg.report.kind == "scoring":
+        from optbench.report.workloads import render as scoring_report
+
+        stores = {t: str(Path(s).absolute()) for t, s in cfg.report.stores.items()}  # relative to where it runs
+        if cfg.report.get("tasks") is not None:
+            unknown = [t for t in cfg.report.tasks if t not in stores]
+            if unknown:
+                raise OptbenchError(
+                    f"report.tasks names {unknown}, which report.stores does not list; it lists {', '.join(stores)} "
+                    f"(add one with '+report.stores.<task>=<store folder>')."
+                )
+            stores = {t: stores[t] for t in cfg.report.tasks}
+        return scoring_report(Path(cfg.out_root) / cfg.name, stores, dict(cfg.report.targets), cfg.report.tau_max)
     runs, metrics = load(cfg, filters)
     if cfg.report.kind == "table2":
         return table2_report(Path(cfg.out_root) / cfg.name, runs)

@@ -1,0 +1,212 @@
+"""``optbench-report report=scoring``: every optimizer across every task, with honest statistics.
+
+For each task (read from its own store) and optimizer, the runs at the optimizer's best lr give, per seed, the final
+metric and the time-to-target (training seconds, and optimizer steps, at the first evaluation that reaches the
+task's target; infinite when none does). Then:
+
+- ``scores``: the performance-profile score per optimizer (``scoring.profile_score``) over the tasks, from each
+  optimizer's median time-to-target over seeds (a task it never ran counts as a miss);
+- ``tasks``: per task and optimizer, the final metric's mean with its 95% bootstrap interval and n, the same for
+  time-to-target, and whether it is separated from the task's best by a paired t-test across seeds;
+- the profile figure.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from optbench.errors import OptbenchError
+from optbench.ranking import frame_direction, reaches
+from optbench.report import scoring
+from optbench.report.data import load_runs
+from optbench.report.tables import best_lr
+
+
+def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) -> pd.DataFrame:
+    """One row per run at each optimizer's best lr: label, seed, final metric, seconds and steps to target."""
+    higher = frame_direction(runs)
+    rows = []
+    for label, group in runs.groupby("label", sort=False):
+        at = group[group["lr"] == best_lr(group, higher)]
+        for _, run in at.iterrows():
+            finished = run["status"] == "finished"
+            seconds = steps = math.inf
+            if target is not None and not metrics.empty:
+                evals = metrics[(metrics["run_id"] == run["run_id"]) & metrics["split"].isin(["eval", "test"])]
+                metric = run["metric_name"]
+                if metric in evals:
+                    hit = evals[evals[metric].map(lambda v, m=metric: reaches(v, target, higher))].sort_values("step")
+                    if not hit.empty:
+                        seconds, steps = float(hit["train_s"].iloc[0]), float(hit["step"].iloc[0])
+            rows.append(
+                {
+                    "label": label,
+                    "seed": int(run["seed"]),
+                    "lr": float(run["lr"]),
+                    "final": float(run["final_metric"])
+                    if finished and run["final_metric"] == run["final_metric"]
+                    else math.nan,
+                    "seconds_to_target": seconds,
+                    "steps_to_target": steps,
+                    "status": run["status"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def task_target(runs: pd.DataFrame, override: float | None) -> float | None:
+    if override is not None:
+        return float(override)
+    value = (
+        runs["task.target"].dropna().iloc[0] if "task.target" in runs and runs["task.target"].notna().any() else None
+    )
+    return None if value is None else float(value)
+
+
+def gather(stores: dict[str, str], targets: dict[str, float] | None = None) -> dict[str, tuple[pd.DataFrame, bool]]:
+    """{task: (per-seed rows, higher_is_better)} from each task's store."""
+    out = {}
+    for task, store in stores.items():
+        runs, metrics = load_runs(store, task=task)
+        out[task] = (per_seed(runs, metrics, task_target(runs, (targets or {}).get(task))), frame_direction(runs))
+    return out
+
+
+def median_time(rows: pd.DataFrame, column: str) -> pd.Series:
+    """Per optimizer, the median over seeds (infinite when most seeds missed the target)."""
+    return rows.groupby("label", sort=False)[column].median()
+
+
+def score_table(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float = scoring.TAU_MAX) -> pd.DataFrame:
+    times = pd.DataFrame({task: median_time(rows, "seconds_to_target") for task, (rows, _) in results.items()}).T
+    times = times.fillna(math.inf)  # an optimizer without runs on a task missed it
+    score = scoring.profile_score(times, tau_max)
+    reached = np.isfinite(times).sum(axis=0)
+    table = pd.DataFrame({"score": score, "tasks reached": reached.astype(int), "of": len(times)})
+    return table.sort_values("score", ascending=False).rename_axis("optimizer").reset_index()
+
+
+def _ci_text(values: list[float], digits: str = ".4g") -> str:
+    finite = [v for v in values if v == v]
+    if not finite:
+        return "-"
+    mean, low, high = scoring.bootstrap_ci(finite)
+    if math.isinf(mean):
+        return f"missed (n={len(finite)})"
+    return f"{mean:{digits}} [{low:{digits}}, {high:{digits}}] (n={len(finite)})"
+
+
+def task_tables(results: dict[str, tuple[pd.DataFrame, bool]], alpha: float = 0.05) -> pd.DataFrame:
+    """Per task and optimizer: final metric and time-to-target as mean [95% CI] (n); ``separated`` says whether
+    the paired t-test across seeds sets the optimizer apart from the task's best (``best`` marks that one)."""
+    rows = []
+    for task, (seeds, higher) in results.items():
+        per = {
+            label: {int(r.seed): r.final for r in g.itertuples() if r.final == r.final}
+            for label, g in seeds.groupby("label", sort=False)
+        }
+        tied = scoring.not_separated_from_best(per, higher, alpha)
+        means = {k: np.mean(list(v.values())) for k, v in per.items() if v}
+        best = (max if higher else min)(means, key=means.get) if means else None
+        for label, g in seeds.groupby("label", sort=False):
+            rows.append(
+                {
+                    "task": task,
+                    "optimizer": label,
+                    "lr": g["lr"].iloc[0],
+                    "final metric": _ci_text(g["final"].tolist()),
+                    "final mean": float(g["final"].mean()),
+                    "time to target (s)": _ci_text(g["seconds_to_target"].tolist(), ".1f"),
+                    "steps to target": _ci_text(g["steps_to_target"].tolist(), ".0f"),
+                    "vs best": "best" if label == best else ("not significant" if label in tied else "worse"),
+                }
+            )
+    table = pd.DataFrame(rows)
+    if table.empty:
+        raise OptbenchError("no runs to score: the stores hold none of the tasks' runs.")
+    order = []
+    for task, (_, higher) in results.items():
+        part = table[table["task"] == task]
+        order.append(part.sort_values("final mean", ascending=not higher, na_position="last"))
+    return pd.concat(order).drop(columns="final mean").reset_index(drop=True)
+
+
+def profile_figure(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float = scoring.TAU_MAX):
+    import matplotlib.pyplot as plt
+
+    from optbench.report.style import color, line_style
+
+    times = pd.DataFrame({task: median_time(rows, "seconds_to_target") for task, (rows, _) in results.items()}).T
+    times = times.fillna(math.inf)
+    taus = np.geomspace(1.0, max(tau_max, 1.0001) * 2, 400)
+    profile = scoring.performance_profile(times, taus)
+    score = scoring.profile_score(times, tau_max).sort_values(ascending=False)
+    columns = 2 if len(score) > 10 else 1
+    fig, ax = plt.subplots(figsize=(7.0 + 2.2 * columns, 4.6), constrained_layout=True)
+    for name in score.index:
+        ax.step(
+            taus,
+            profile[name],
+            where="post",
+            color=color(name),
+            linestyle=line_style(name),
+            linewidth=1.4,
+            label=f"{name} ({score[name]:.2f})",
+        )
+    ax.axvline(tau_max, color="0.6", linewidth=0.8, linestyle=":")
+    ax.set_xscale("log")
+    ax.set_xlim(1.0, taus[-1])
+    ticks = [t for t in (1, 1.25, 1.5, 2, 3, 4, 6, 8, 16) if t <= taus[-1]]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("τ: time to target within τ × the fastest optimizer's time (log scale)")
+    ax.set_ylabel(f"fraction of the {len(times)} tasks")
+    ax.set_title(f"Performance profiles over {', '.join(times.index)}")
+    ax.legend(
+        title=f"optimizer (score: area up to τ = {tau_max:g})",
+        fontsize=8,
+        title_fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        ncol=columns,
+        frameon=False,
+    )
+    return fig
+
+
+def render(out: Path, stores: dict[str, str], targets: dict[str, float] | None, tau_max: float) -> list[Path]:
+    from optbench.report.style import save
+    from optbench.report.tables import write_table
+
+    missing = [f"{task}: {store}" for task, store in stores.items() if not Path(store, "runs").is_dir()]
+    if missing:
+        raise OptbenchError(f"report.stores names stores that do not exist: {'; '.join(missing)}.")
+    results = gather(stores, targets)
+    paths = save(profile_figure(results, tau_max), out, "profiles")
+    scores = score_table(results, tau_max)
+    paths += write_table(
+        scores.assign(score=scores["score"].map(lambda v: f"{v:.3f}")),
+        out,
+        "scores",
+        caption=(
+            f"Performance-profile score over {', '.join(results)}: the area under each optimizer's profile of "
+            f"time-to-target (median over seeds, a miss is infinitely slow) up to tau = {tau_max:g}, normalised "
+            "to [0, 1]."
+        ),
+    )
+    paths += write_table(
+        task_tables(results),
+        out,
+        "tasks",
+        caption=(
+            "Per task, each optimizer at its best lr: mean [95% bootstrap interval] (n seeds) of the final metric "
+            "and of time-to-target; 'not significant': a paired t-test across seeds does not separate it from the "
+            "task's best at the 5% level."
+        ),
+    )
+    return paths
