@@ -47,9 +47,7 @@ def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) ->
                     "label": label,
                     "seed": int(run["seed"]),
                     "lr": float(run["lr"]),
-                    "final": float(run["final_metric"])
-                    if finished and run["final_metric"] == run["final_metric"]
-                    else math.nan,
+                    "final": float(run["final_metric"]) if finished and pd.notna(run["final_metric"]) else math.nan,
                     "seconds_to_target": seconds,
                     "steps_to_target": steps,
                     "status": run["status"],
@@ -61,10 +59,9 @@ def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) ->
 def task_target(runs: pd.DataFrame, override: float | None) -> float | None:
     if override is not None:
         return float(override)
-    value = (
-        runs["task.target"].dropna().iloc[0] if "task.target" in runs and runs["task.target"].notna().any() else None
-    )
-    return None if value is None else float(value)
+    if "task.target" not in runs or not runs["task.target"].notna().any():
+        return None
+    return float(runs["task.target"].dropna().iloc[0])
 
 
 def gather(stores: dict[str, str], targets: dict[str, float] | None = None) -> dict[str, tuple[pd.DataFrame, bool]]:
