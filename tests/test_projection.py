@@ -43,6 +43,22 @@ def mt_loss(model, batch):
     return F.cross_entropy(model(src, tgt[:, :-1]).flatten(0, 1), tgt[:, 1:].flatten())
 
 
+def gpt():
+    from optbench.tasks.gpt import GPT
+
+    torch.manual_seed(0)
+    return GPT(500, 16, d_model=32, heads=2, layers=2, ffn=64)
+
+
+def gpt_batch():
+    return (torch.randint(0, 500, (8, 17), generator=torch.Generator().manual_seed(0)),)
+
+
+def gpt_loss(model, batch):
+    (windows,) = batch
+    return F.cross_entropy(model(windows[:, :-1]).flatten(0, 1), windows[:, 1:].flatten())
+
+
 def measured(build, build_opt, make_batch, loss, precision):
     model = precision.prepare_model(build())
     opt = build_opt(model)
@@ -68,9 +84,11 @@ OPTIMIZERS = {
 }
 
 
-FAST = [("mlp", name, "fp32") for name in sorted(OPTIMIZERS)] + [
-    ("mt", "adam_foreach", precision) for precision in ("fp32", "bf16-mixed", "bf16")
-]
+FAST = (
+    [("mlp", name, "fp32") for name in sorted(OPTIMIZERS)]
+    + [("mt", "adam_foreach", precision) for precision in ("fp32", "bf16-mixed", "bf16")]
+    + [("gpt", "adam_foreach", precision) for precision in ("fp32", "bf16-mixed")]
+)
 FULL = [
     (model, name, precision)
     for model in ("mlp", "mt")
@@ -81,7 +99,11 @@ FULL = [
 
 
 def check(model, opt_name, precision):
-    build, make_batch, loss = {"mlp": (mlp, mlp_batch, mlp_loss), "mt": (mt, mt_batch, mt_loss)}[model]
+    build, make_batch, loss = {
+        "mlp": (mlp, mlp_batch, mlp_loss),
+        "mt": (mt, mt_batch, mt_loss),
+        "gpt": (gpt, gpt_batch, gpt_loss),
+    }[model]
     args = (build, OPTIMIZERS[opt_name], make_batch, loss, PRECISIONS[precision])
     real, fake = measured(*args), project_step(*args)
     for category in CATEGORIES:

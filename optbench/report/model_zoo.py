@@ -89,6 +89,26 @@ def seq2seq_transformer(
     )
 
 
+def gpt_decoder(
+    name: str, label: str, vocab_size: int, context: int, model: dict[str, Any], batch_size: int
+) -> ZooModel:
+    """optbench's own decoder-only GPT (the LM task's model), next-token loss on ``batch_size`` x ``context``."""
+    from optbench.tasks.gpt import GPT
+
+    def loss(net: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
+        (windows,) = batch
+        return F.cross_entropy(net(windows[:, :-1]).flatten(0, 1), windows[:, 1:].flatten())
+
+    return ZooModel(
+        name,
+        label,
+        build=lambda: GPT(vocab_size, context, **model),
+        make_batch=lambda: (_tokens(batch_size, context + 1, vocab_size),),
+        loss=loss,
+        batch=f"{batch_size} x {context} tokens",
+    )
+
+
 def _hf_builder(auto_class: str, model_type: str, config: dict[str, Any]) -> Callable[[], nn.Module]:
     """Builds ``transformers.<auto_class>`` from ``model_type``'s configuration with ``config`` set, no weights."""
 
