@@ -149,3 +149,15 @@ def test_scoring_command_picks_tasks_and_names_a_missing_store(tmp_path):
     ok = optbench(tmp_path, *args, "report.tasks=[T1]", module="optbench.report")
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "out/scoring/scores.md").is_file() and "T1" in (tmp_path / "out/scoring/tasks.md").read_text()
+
+
+def test_speedup_over_the_reference_interpolates_its_budgets_in_log_steps():
+    from optbench.report.scoring import speedup_over, steps_to_reach
+
+    budgets, finals = [250, 500, 1000, 2000], [4.0, 3.6, 3.3, 3.1]
+    assert steps_to_reach(budgets, finals, 3.6) == (pytest.approx(500.0), "")
+    steps, bound = steps_to_reach(budgets, finals, 3.45)  # halfway between 500 and 1000 in loss
+    assert bound == "" and steps == pytest.approx(math.sqrt(500 * 1000))  # halfway in log(steps)
+    assert speedup_over(budgets, finals, 3.3, 500) == (pytest.approx(2.0), "")  # reaches AdamW's 1000-step loss in 500
+    assert speedup_over(budgets, finals, 3.0, 1000) == (2.0, ">")  # better than AdamW's largest budget: at least 2x
+    assert speedup_over(budgets, finals, 4.5, 1000) == (0.25, "<")  # worse than its smallest: at most 0.25x

@@ -104,3 +104,30 @@ def not_separated_from_best(per_seed: dict[str, dict[int, float]], higher: bool,
             if not pvalue < alpha:  # NaN (too few seeds) counts as not separated
                 tied.add(name)
     return tied
+
+
+def steps_to_reach(budgets: Sequence[float], finals: Sequence[float], loss: float) -> tuple[float, str]:
+    """How many steps the reference optimizer needs for a final ``loss``, from its runs at several budgets (each a
+    full run with its own schedule): linear interpolation of final loss in log(steps) between the two budgets that
+    bracket ``loss``. Returns (steps, bound): bound is "" inside the budgets, ">" when even the largest budget does
+    not reach ``loss`` (steps = the largest budget), "<" when the smallest budget already beats it (the smallest)."""
+    pairs = sorted((float(b), float(f)) for b, f in zip(budgets, finals, strict=True) if math.isfinite(f))
+    if not pairs:
+        return (math.nan, "")
+    if loss < min(f for _, f in pairs):
+        return (pairs[-1][0], ">")
+    if loss >= pairs[0][1]:
+        return (pairs[0][0], "<")
+    for (b0, f0), (b1, f1) in zip(pairs, pairs[1:], strict=False):
+        if f1 <= loss <= f0 and f0 != f1:  # the first bracket along growing budgets
+            w = (f0 - loss) / (f0 - f1)
+            return (math.exp(math.log(b0) + w * (math.log(b1) - math.log(b0))), "")
+    # a non-monotone curve that never crosses between neighbours: the smallest budget reaching it
+    return (min(b for b, f in pairs if f <= loss), "")
+
+
+def speedup_over(budgets: Sequence[float], finals: Sequence[float], loss: float, steps: float) -> tuple[float, str]:
+    """(speedup, bound): the steps the reference needs to reach ``loss`` over the ``steps`` the optimizer used
+    (Wen et al. 2025's measure); bound ">" or "<" when the loss is outside what the reference's budgets reach."""
+    needed, bound = steps_to_reach(budgets, finals, loss)
+    return (needed / steps, bound)
