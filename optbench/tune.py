@@ -61,6 +61,31 @@ def past_edge(grid: list[float], scores: list[Any], higher: bool) -> float | Non
     return float(f"{grid[best] / ratio if best == 0 else grid[best] * ratio:.6g}")
 
 
+def _check_coordinates(coordinates: Any) -> dict[str, dict[str, list]]:
+    """``coordinates``: {config key: [values]} or {config key: {factors: [multiples of the default]}}."""
+    out: dict[str, dict[str, list]] = {}
+    for key, spec in (
+        OmegaConf.to_container(coordinates) if OmegaConf.is_config(coordinates) else coordinates or {}
+    ).items():
+        if isinstance(spec, list) and spec:
+            out[str(key)] = {"values": spec}
+        elif isinstance(spec, dict) and set(spec) == {"factors"} and spec["factors"]:
+            out[str(key)] = {"factors": [float(f) for f in spec["factors"]]}
+        else:
+            exit_on_bad_setting(
+                f"hydra.sweeper.coordinates.{key}={spec!r} must be a non-empty list of values, e.g. [0, 0.01, 0.1], "
+                "or {factors: [...]}, multiples of the default (e.g. {factors: [0, 0.5, 2]} for warmup steps)."
+            )
+    return out
+
+
+def override(key: str, value: Any) -> str:
+    """``key=value`` as Hydra parses it back (lists as [a,b], None as null)."""
+    if isinstance(value, (list, tuple)):
+        return f"{key}=[{','.join(str(v) for v in value)}]"
+    return f"{key}={'null' if value is None else value}"
+
+
 class TuneSweeper(BasicSweeper):
     def __init__(
         self,
@@ -73,6 +98,7 @@ class TuneSweeper(BasicSweeper):
         seeds: list[int] | None = None,
         direction: str | None = None,
         extend_edges: int = 0,
+        coordinates: dict[str, Any] | None = None,
         max_batch_size: int | None = None,
         params: dict[str, str] | None = None,
     ) -> None:
@@ -91,6 +117,7 @@ class TuneSweeper(BasicSweeper):
             )
         self.grid_seed, self.seeds, self.direction = grid_seed, list(seeds or [0, 1, 2]), direction
         self.extend_edges = extend_edges
+        self.coordinates = _check_coordinates(coordinates)
 
     def _group_settings(self, group: list[str]) -> tuple[float, bool]:
         """(default lr, higher_is_better) of one group's composed config; the direction is the task's unless
@@ -164,9 +191,15 @@ class TuneSweeper(BasicSweeper):
             k += len(grid)
         launched = self._extend_past_edges(groups, grids, per_group, settings, launched)
 
+        best_lrs = [
+            grid[best_index(s, higher)] for grid, s, (_, higher) in zip(grids, per_group, settings, strict=True)
+        ]
+        chosen, tables, launched = self._coordinate_descent(groups, settings, best_lrs, launched)
+
         results, phase2 = [], []
-        for group, grid, group_scores, (_, higher) in zip(groups, grids, per_group, settings, strict=True):
-            best = grid[best_index(group_scores, higher)]
+        for group, grid, group_scores, (_, higher), best, picks, table in zip(
+            groups, grids, per_group, settings, best_lrs, chosen, tables, strict=True
+        ):
             label = " ".join(o for o in group if o.split("=", 1)[0] in swept) or "(base)"
             results.append(
                 {
@@ -176,18 +209,91 @@ class TuneSweeper(BasicSweeper):
                     "grid": grid,
                     "scores": group_scores,
                     "best_lr": best,
+                    "coordinates": table,
+                    "best": {"optimizer.lr": best, **picks},
                 }
             )
-            phase2 += [[*group, f"optimizer.lr={best}", f"seed={s}", "tags=[tune,final]"] for s in self.seeds]
+            tuned = [override(k, v) for k, v in picks.items()]
+            phase2 += [[*group, f"optimizer.lr={best}", *tuned, f"seed={s}", "tags=[tune,final]"] for s in self.seeds]
         log.info("Tuning phase 2: best lr x seeds %s", self.seeds)
         final_scores = self._launch(phase2, launched)
         n = len(self.seeds)
         for i, res in enumerate(results):
             res["final_scores"] = final_scores[i * n : (i + 1) * n]
         (sweep_dir / "tune_results.json").write_text(json.dumps(results, indent=2) + "\n")
+        if self.coordinates:
+            (sweep_dir / "tuning_table.md").write_text(tuning_table(results))
         print(f"\nBest learning rates (phase 1 grid on seed {self.grid_seed}; phase 2 seeds {self.seeds}):")
         for res in results:
             finals = [s for s in res["final_scores"] if s is not None]
             mean = f"{np.mean(finals):.4g}" if finals else "diverged"
-            print(f"  {res['label']}: lr={res['best_lr']:g}  final metric mean={mean}")
+            picked = "".join(f"  {k}={v}" for k, v in res["best"].items() if k != "optimizer.lr")
+            print(f"  {res['label']}: lr={res['best_lr']:g}{picked}  final metric mean={mean}")
         return results
+
+    def _coordinate_descent(
+        self, groups: list[list[str]], settings, best_lrs: list[float], launched: int
+    ) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], int]:
+        """After the lr grid, each coordinate in turn: its values tried with lr and the coordinates before it at
+        their best, on the grid seed; the best value kept (the default wins ties). Returns each group's picks,
+        its tuning table rows, and the jobs launched so far. A coordinate a group's config lacks is skipped."""
+        chosen: list[dict[str, Any]] = [{} for _ in groups]
+        tables: list[list[dict[str, Any]]] = [[] for _ in groups]
+        for key, spec in self.coordinates.items():
+            batch, owners = [], []
+            for i, group in enumerate(groups):
+                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(group))
+                default = OmegaConf.select(cfg, key, default="__missing__")
+                if default == "__missing__":
+                    tables[i].append({"key": key, "values": [], "scores": [], "picked": "n/a (not in this config)"})
+                    continue
+                default = OmegaConf.to_container(default) if OmegaConf.is_config(default) else default
+                if "factors" in spec:
+                    values = [
+                        type(default)(default * f) if isinstance(default, (int, float)) else default
+                        for f in spec["factors"]
+                    ]
+                else:
+                    values = list(spec["values"])
+                values = [default, *[v for v in values if v != default]]  # the default first: it wins ties
+                fixed = [f"optimizer.lr={best_lrs[i]}", *(override(k, v) for k, v in chosen[i].items())]
+                for value in values:
+                    batch.append([*group, *fixed, override(key, value), f"seed={self.grid_seed}", "tags=[tune,grid]"])
+                    owners.append((i, value))
+            if not batch:
+                continue
+            self.planned += len(batch)
+            plan_jobs(self.config.hydra.sweep.dir, self.planned)
+            log.info("Tuning %s: %d runs", key, len(batch))
+            scores = self._launch(batch, launched)
+            launched += len(batch)
+            for i in sorted({i for i, _ in owners}):
+                values = [v for (j, v) in owners if j == i]
+                got = [s for (j, _), s in zip(owners, scores, strict=True) if j == i]
+                pick = values[best_index(got, settings[i][1])]
+                chosen[i][key] = pick
+                tables[i].append({"key": key, "values": values, "scores": got, "picked": pick})
+        return chosen, tables, launched
+
+
+def tuning_table(results: list[dict[str, Any]]) -> str:
+    """Markdown: per tuned group, each coordinate's values with their scores on the grid seed, and the pick."""
+    lines = []
+    for res in results:
+        lines += [
+            f"## {res['label']} ({res['direction']})",
+            "",
+            "| coordinate | value: score | picked |",
+            "|---|---|---|",
+        ]
+        grid = ", ".join(f"{lr:g}: {_score(s)}" for lr, s in zip(res["grid"], res["scores"], strict=True))
+        lines.append(f"| optimizer.lr | {grid} | {res['best_lr']:g} |")
+        for row in res.get("coordinates", []):
+            tried = ", ".join(f"{v}: {_score(s)}" for v, s in zip(row["values"], row["scores"], strict=True))
+            lines.append(f"| {row['key']} | {tried or '-'} | {row['picked']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _score(value: Any) -> str:
+    return "diverged" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.4g}"

@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
@@ -205,3 +207,41 @@ def test_optuna_direction_follows_the_task():
     assert direction(OmegaConf.create({"_target_": "optbench.tasks.functions2d.Function2D"})) == "minimize"
     assert direction(OmegaConf.create({"higher_is_better": False})) == "minimize"
     assert log_interval(2e-3, 0.01, 10) == "tag(log, interval(2e-05, 0.02))"
+
+
+def test_coordinate_descent_tunes_each_coordinate_after_the_lr_and_reruns_the_picks(tmp_path):
+    # Adam and SGD on Rosenbrock: lr grid, then betas (Adam only: SGD's config has none), then weight decay,
+    # each with the coordinates before it at their picks; the seeds rerun the picked combination
+    out = optbench(
+        tmp_path,
+        "-m",
+        "experiment=tune",
+        "task=rosenbrock",
+        "optimizer=adam,sgd",
+        "task.max_steps=40",
+        "hydra.sweeper.num_lrs=2",
+        "hydra.sweeper.seeds=[0,1]",
+        "+hydra.sweeper.coordinates={optimizer.betas: [[0.9,0.999],[0.5,0.9]], optimizer.weight_decay: [0.0,0.5]}",
+        "logger=none",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = {
+        r["label"]: r for r in json.loads(next((tmp_path / "outputs/multirun").rglob("tune_results.json")).read_text())
+    }
+    adam, sgd = results["optimizer=adam"], results["optimizer=sgd"]
+    assert [row["key"] for row in adam["coordinates"]] == ["optimizer.betas", "optimizer.weight_decay"]
+    assert sgd["coordinates"][0]["picked"].startswith("n/a")  # SGD has no betas
+    for res in (adam, sgd):
+        for row in res["coordinates"]:
+            if row["values"]:
+                assert row["picked"] == row["values"][int(np.argmin(row["scores"]))]  # lower is better
+    runs = summaries(tmp_path)
+    final = [s for s in runs if s["optimizer"] == "adam" and s["seed"] == 1]
+    assert len(final) == 1 and final[0]["lr"] == adam["best_lr"]
+    (config,) = [json.loads((Path(s["record_dir"]) / "config.json").read_text()) for s in final]
+    assert config["optimizer"]["betas"] == adam["best"]["optimizer.betas"]
+    assert config["optimizer"]["weight_decay"] == adam["best"]["optimizer.weight_decay"]
+    table = next((tmp_path / "outputs/multirun").rglob("tuning_table.md")).read_text()
+    assert "## optimizer=adam (minimize)" in table and "| optimizer.weight_decay |" in table
+    # the budget: 2 lrs + 2 betas + 2 weight decays for Adam, 2 + 2 for SGD (a default already run is reused)
+    assert len({s["run_id"] for s in runs if s["seed"] == 0 and s["optimizer"] == "adam"}) <= 6
