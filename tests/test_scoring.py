@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -161,3 +162,46 @@ def test_speedup_over_the_reference_interpolates_its_budgets_in_log_steps():
     assert speedup_over(budgets, finals, 3.3, 500) == (pytest.approx(2.0), "")  # reaches AdamW's 1000-step loss in 500
     assert speedup_over(budgets, finals, 3.0, 1000) == (2.0, ">")  # better than AdamW's largest budget: at least 2x
     assert speedup_over(budgets, finals, 4.5, 1000) == (0.25, "<")  # worse than its smallest: at most 0.25x
+
+
+def test_workload_suite_tunes_every_task_and_optimizer_then_scores_them(tmp_path):
+    from .test_cli import optbench
+
+    suite = optbench(
+        tmp_path,
+        "-m",
+        "experiment=workload_suite",
+        "task=rosenbrock,beale",
+        "optimizer=adam,sgd",
+        "hydra.sweeper.num_lrs=2",
+        "hydra.sweeper.extend_edges=0",
+        "hydra.sweeper.seeds=[0,1]",
+        "tune_metric=final_metric",  # the 2-D functions have no held-out loss
+        "task.max_steps=50",
+        "memory_probe_steps=[]",
+        "logger=none",
+    )
+    assert suite.returncode == 0, suite.stderr[-3000:]
+    store = tmp_path / "results/workload_suite/store"
+    runs = [json.loads(p.read_text()) for p in store.glob("runs/*/summary.json")]
+    assert {(r["task"], r["optimizer"]) for r in runs} == {
+        (t, o) for t in ("rosenbrock", "beale") for o in ("adam", "sgd")
+    }
+    assert all(r["sweep"] == "workload_suite" for r in runs)
+    table = next((tmp_path / "outputs/multirun").rglob("tuning_table.md")).read_text()
+    assert table.count("| optimizer.weight_decay |") == 4  # one tuning table per task x optimizer
+    report = optbench(
+        tmp_path,
+        "report=scoring",
+        f"+report.stores.rosenbrock={store}",
+        f"+report.stores.beale={store}",
+        "report.tasks=[rosenbrock,beale]",
+        "+report.targets.rosenbrock=100",
+        "+report.targets.beale=100",
+        "name=scoring_2d",
+        module="optbench.report",
+    )
+    assert report.returncode == 0, report.stderr[-3000:]
+    tasks = pd.read_csv(tmp_path / "results/scoring_2d/tasks.csv")
+    assert set(tasks["task"]) == {"rosenbrock", "beale"} and set(tasks["optimizer"]) == {"adam", "sgd"}
+    assert tasks["final metric"].str.endswith("(n=2)").all()  # both seeds at each optimizer's picks

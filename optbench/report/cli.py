@@ -196,7 +196,7 @@ def render(cfg: DictConfig) -> list[Path]:
     if cfg.report.kind == "scoring":
         from optbench.report.workloads import render as scoring_report
 
-        stores = {t: str(Path(s).absolute()) for t, s in cfg.report.stores.items()}  # relative to where it runs
+        stores = {t: str(Path(s).absolute()) for t, s in cfg.report.stores.items() if s is not None}  # from cwd
         if cfg.report.get("tasks") is not None:
             unknown = [t for t in cfg.report.tasks if t not in stores]
             if unknown:

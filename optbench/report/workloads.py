@@ -25,13 +25,24 @@ from optbench.report import scoring
 from optbench.report.data import load_runs
 from optbench.report.tables import best_lr
 
+TUNED_PREFIXES = ("optimizer.", "schedule.", "wrapper.")
+
+
+def hyperparameters(runs: pd.DataFrame) -> pd.Series:
+    """Per run, its training hyperparameters as one string (optimizer, schedule and wrapper settings, lr
+    included): the runs of one configuration on different seeds share it."""
+    columns = sorted(c for c in runs.columns if c.startswith(TUNED_PREFIXES) and ".about." not in c)
+    return runs[columns].map(repr).agg("|".join, axis=1)  # repr: NaN and lists as text too
+
 
 def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) -> pd.DataFrame:
-    """One row per run at each optimizer's best lr: label, seed, final metric, seconds and steps to target."""
+    """One row per run of each optimizer's best configuration (best lr and, after coordinate descent, best other
+    hyperparameters): label, seed, final metric, seconds and steps to target."""
     higher = frame_direction(runs)
+    runs = runs.assign(hyperparameters=hyperparameters(runs))
     rows = []
     for label, group in runs.groupby("label", sort=False):
-        at = group[group["lr"] == best_lr(group, higher)]
+        at = group[group["hyperparameters"] == best_lr(group, higher, by="hyperparameters")]
         for _, run in at.iterrows():
             finished = run["status"] == "finished"
             seconds = steps = math.inf
