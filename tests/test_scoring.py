@@ -205,3 +205,43 @@ def test_workload_suite_tunes_every_task_and_optimizer_then_scores_them(tmp_path
     tasks = pd.read_csv(tmp_path / "results/scoring_2d/tasks.csv")
     assert set(tasks["task"]) == {"rosenbrock", "beale"} and set(tasks["optimizer"]) == {"adam", "sgd"}
     assert tasks["final metric"].str.endswith("(n=2)").all()  # both seeds at each optimizer's picks
+
+
+def test_speedup_table_reads_adamw_at_several_budgets(tmp_path):
+    from optbench.report.data import load_runs
+    from optbench.report.workloads import speedup_table
+    from optbench.tracking.store import RunStore
+
+    def record(name, budget, eval_loss, seed=0, lr=1e-3):
+        rid = f"lm-{name}-{budget}-{seed}-{lr}"
+        config = {"task": {"name": "lm", "target": 5.0}, "optimizer": {"name": name, "lr": lr}, "seed": seed}
+        summary = {
+            "run_id": rid,
+            "task": "lm",
+            "optimizer": name,
+            "label": name,
+            "status": "finished",
+            "seed": seed,
+            "lr": lr,
+            "final_metric": eval_loss,
+            "final_eval_loss": eval_loss,
+            "metric_name": "loss",
+            "higher_is_better": False,
+            "planned_steps": budget,
+            "sweep": "s",
+            "tags": [],
+        }
+        RunStore(tmp_path).commit(rid, config, [{"split": "test", "step": budget, "train_s": 1.0}], summary)
+
+    for budget, value in ((250, 4.0), (500, 3.6), (1000, 3.3)):
+        record("adamw", budget, value)
+        record("adamw", budget, value + 0.2, lr=1e-2)  # a worse lr at each budget: the curve takes the best
+    record("muon", 500, 3.3)  # AdamW's 1000-step loss in 500 steps
+    record("lion", 1000, 3.45)  # halfway between AdamW's 500 and 1000 in loss
+    record("sgd", 1000, 4.5)  # worse than AdamW's smallest budget
+    runs, _ = load_runs(str(tmp_path), task="lm")
+    table = speedup_table(runs).set_index("optimizer")
+    assert table.loc["muon", "speedup"] == "2.00x" and table.loc["adamw", "speedup"] == "1.00x"
+    assert table.loc["lion", "speedup"] == f"{math.sqrt(500 * 1000) / 1000:.2f}x"
+    assert table.loc["sgd", "speedup"] == "<0.25x"
+    assert speedup_table(runs[runs["planned_steps"] == 1000]) is None  # AdamW at one budget only

@@ -143,6 +143,42 @@ def task_tables(results: dict[str, tuple[pd.DataFrame, bool]], alpha: float = 0.
     return pd.concat(order).drop(columns="final mean").reset_index(drop=True)
 
 
+def speedup_table(runs: pd.DataFrame, reference: str = "adamw", loss: str = "final_eval_loss") -> pd.DataFrame | None:
+    """Per optimizer, how many steps the ``reference`` needs to reach the optimizer's mean final validation loss,
+    over the steps the optimizer used (Wen et al. 2025). The reference's curve is its best configuration's mean
+    final loss at each training budget it ran (``planned_steps``: full runs, each with its own schedule); the other
+    optimizers are taken at their own largest budget. None when the reference ran fewer than two budgets."""
+    if loss not in runs or "planned_steps" not in runs:
+        return None
+    done = runs[(runs["status"] == "finished") & runs[loss].notna()]
+    done = done.assign(hyperparameters=hyperparameters(done))
+    ref = done[done["label"] == reference]
+    curve = {}
+    for budget, group in ref.groupby("planned_steps"):
+        best = group.groupby("hyperparameters")[loss].mean().min()
+        curve[float(budget)] = float(best)
+    if len(curve) < 2:
+        return None
+    rows = []
+    for label, group in done.groupby("label", sort=False):
+        at_budget = group[group["planned_steps"] == group["planned_steps"].max()]
+        per_config = at_budget.groupby("hyperparameters")[loss].agg(["mean", "count"])
+        best = per_config["mean"].idxmin()
+        value, steps = float(per_config.loc[best, "mean"]), float(at_budget["planned_steps"].iloc[0])
+        speedup, bound = scoring.speedup_over(list(curve), list(curve.values()), value, steps)
+        rows.append(
+            {
+                "optimizer": label,
+                "steps": int(steps),
+                f"{loss} (mean)": value,
+                "seeds": int(per_config.loc[best, "count"]),
+                f"{reference} steps to reach it": f"{bound}{speedup * steps:.0f}",
+                "speedup": f"{bound}{speedup:.2f}x",
+            }
+        )
+    return pd.DataFrame(rows).sort_values(f"{loss} (mean)").reset_index(drop=True)
+
+
 def profile_figure(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float = scoring.TAU_MAX):
     import matplotlib.pyplot as plt
 
@@ -217,4 +253,18 @@ def render(out: Path, stores: dict[str, str], targets: dict[str, float] | None, 
             "task's best at the 5% level."
         ),
     )
+    for task, store in stores.items():
+        runs, _ = load_runs(store, task=task)
+        speedups = speedup_table(runs)
+        if speedups is not None:
+            paths += write_table(
+                speedups,
+                out,
+                f"speedup_{task}",
+                caption=(
+                    f"{task}: steps tuned AdamW needs to reach each optimizer's final validation loss (interpolated "
+                    "in log steps between AdamW's full runs at several budgets) over the steps the optimizer used; "
+                    "'>' and '<': outside the losses AdamW's budgets reach."
+                ),
+            )
     return paths
