@@ -215,7 +215,7 @@ def test_locate_names_what_is_missing():
         (["-m", "experiment=tune", "hydra.sweeper.extend_edges=-1"], "hydra.sweeper.extend_edges=-1 must be a whole"),
         (["-m", "experiment=tune", "hydra.sweeper.direction=up"], "hydra.sweeper.direction='up': choose maximize"),
         (
-            ["-m", "experiment=tune", "+hydra.sweeper.coordinates={optimizer.eps: 3}"],
+            ["-m", "experiment=tune", "hydra.sweeper.coordinates={optimizer.eps: 3}"],
             "hydra.sweeper.coordinates.optimizer.eps=3 must be a non-empty list of values",
         ),
     ],

@@ -221,7 +221,7 @@ def test_coordinate_descent_tunes_each_coordinate_after_the_lr_and_reruns_the_pi
         "task.max_steps=40",
         "hydra.sweeper.num_lrs=2",
         "hydra.sweeper.seeds=[0,1]",
-        "+hydra.sweeper.coordinates={optimizer.betas: [[0.9,0.999],[0.5,0.9]], optimizer.weight_decay: [0.0,0.5]}",
+        "hydra.sweeper.coordinates={optimizer.betas: [[0.9,0.999],[0.5,0.9]], optimizer.weight_decay: [0.0,0.5]}",
         "logger=none",
     )
     assert out.returncode == 0, out.stderr[-3000:]
