@@ -36,7 +36,14 @@ from optbench.tasks import Task, build_task
 from optbench.tasks.base import Batch
 from optbench.timing import StepTimer
 from optbench.tracking.naming import variant_label
-from optbench.tracking.store import RunStore, StoreError, portable_config, portable_path, run_id
+from optbench.tracking.store import (
+    RunStore,
+    StoreError,
+    earlier_run_ids,
+    portable_config,
+    portable_path,
+    run_id,
+)
 from optbench.tracking.summary import write_marker
 from optbench.tracking.wandb_run import WandbRun
 from optbench.values import plain_dict
@@ -137,8 +144,8 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     """Train and evaluate one configuration; return its summary (the stored one if it was already complete)."""
     validate(cfg)
     config = portable_config(plain_dict(cfg))
-    rid = run_id(config)
     store = RunStore(cfg.store_dir)
+    rid = next((r for r in earlier_run_ids(config) if store.is_complete(r)), run_id(config))
     job = f"Job {position}: run" if (position := job_position()) else "Run"
     if store.is_complete(rid) and not cfg.force:
         if output_dir is not None:

@@ -100,6 +100,7 @@ BAD = [
     (["TRUNCATE"], r"train-images-idx3-ubyte.gz is truncated or corrupt"),
     (["LABEL_99"], r"the test labels hold 99, outside the class range 0..9"),
     (["EMPTY_TRAIN"], r"the train split of the IDX data is empty"),
+    (["task.val_size=256"], r"task.val_size=256 holds out 256 of the 256 training examples.*0 to 255"),
     (["task=transformer_mt_tiny", "task.data_dir={mt}", "MT_CORRUPT_GZ"], r"cannot read .*train.de.gz.*corrupt"),
     (["task=transformer_mt_tiny", "task.data_dir={mt}", "MT_EMPTY_TRAIN"], r"split 'train' is empty"),
     (["task=transformer_mt_tiny", "task.data_dir={mt}", "task.src=xx"], r"task.src='xx'.*choose two"),

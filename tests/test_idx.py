@@ -95,3 +95,30 @@ def test_real_mnist_has_the_published_label_counts(data_root):
     assert out["train_x"].shape == (60000, 28, 28) and out["test_x"].shape == (10000, 28, 28)
     counts = np.bincount(out["train_y"], minlength=10).tolist()
     assert counts == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+
+
+def test_a_validation_split_holds_out_the_last_training_examples(make_config, idx_dir):
+    """task.val_size: evaluations read the held-out examples; the end reports the test accuracy and the validation
+    loss a tuner picks by, and the test split is never trained or tuned on."""
+    import torch
+
+    from optbench.tasks import build_task
+
+    cfg = make_config(f"task.data_dir={idx_dir}", "task.val_size=0.25")
+    task = build_task(cfg.task, None, torch.device("cpu"), 0)
+    task.load()
+    assert len(task.train_y) == 192 and len(task.val_y) == 64 and len(task.test_y) == 64
+    whole = load_idx_dir(idx_dir)
+    np.testing.assert_array_equal(task.val_y.numpy(), whole["train_y"][192:])
+    model = task.build_model()
+    during, final = task.evaluate(model), task.evaluate(model, final=True)
+    assert during.keys() == {"eval_loss", "accuracy"}
+    assert final["eval_loss"] == during["eval_loss"] and final["eval_accuracy"] == during["accuracy"]
+    assert (final["test_loss"], final["accuracy"]) == task.scores(model, task.test_x, task.test_y)
+    assert final["test_loss"] != final["eval_loss"]
+    # no validation split: the test split throughout (DeepOBS)
+    plain = build_task(make_config(f"task.data_dir={idx_dir}").task, None, torch.device("cpu"), 0)
+    plain.load()
+    assert len(plain.train_y) == 256 and plain.evaluate(model) == dict(
+        zip(("eval_loss", "accuracy"), plain.scores(model, plain.test_x, plain.test_y), strict=True)
+    )

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
-from optbench.tracking.store import RunStore, load_metrics, load_summaries, run_id
+from optbench.tracking.store import RunStore, earlier_run_ids, load_metrics, load_summaries, run_id
 
 CONFIG = {
     "task": {"name": "t"},
@@ -124,3 +125,22 @@ def test_portable_config_makes_location_keys_relative(tmp_path, monkeypatch):
     out = portable_config({**CONFIG, "store_dir": str(tmp_path / "s"), "data_root": None, "logger": {"dir": "o"}})
     assert out["store_dir"] == "s" and out["data_root"] is None and out["logger"]["dir"] == "o"
     assert out["optimizer"] == CONFIG["optimizer"]  # nothing else changes
+
+
+def test_run_id_leaves_out_the_lrs_table_and_an_absent_validation_split():
+    with_table = {**CONFIG, "task": {"name": "t", "lrs": {"adam": 1e-3, "sgd": 0.1}, "val_size": 0}}
+    assert run_id(with_table) == run_id(CONFIG)
+    assert run_id({**CONFIG, "task": {"name": "t", "lrs": {"adam": 3e-3}}}) == run_id(CONFIG)
+    assert run_id({**CONFIG, "task": {"name": "t", "val_size": 5000}}) != run_id(CONFIG)
+    # records stored while the table was part of the identity are still found
+    assert earlier_run_ids(with_table) == [run_id(with_table, keep_lrs=True)] != [run_id(CONFIG)]
+    assert earlier_run_ids(CONFIG) == []
+
+
+def test_every_committed_record_is_found_under_its_config(tmp_path):
+    """A reader who reruns a committed sweep into its store gets 'already in the store', not a retrain."""
+    runs = sorted(Path(__file__).parents[1].glob("results/*/store/runs/*/config.json"))
+    assert len(runs) > 100
+    for path in runs:
+        config = json.loads(path.read_text())
+        assert path.parent.name in [run_id(config), *earlier_run_ids(config)], path

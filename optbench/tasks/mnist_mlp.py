@@ -41,6 +41,17 @@ def check_labels(arrays: dict[str, np.ndarray]) -> None:
             )
 
 
+def held_out_size(val_size: int | float, n: int) -> int:
+    """How many of ``n`` training examples ``task.val_size`` holds out: a count, or a fraction below 1."""
+    count = round(val_size * n) if isinstance(val_size, float) and val_size < 1 else int(val_size)
+    if count < 0 or count >= n:
+        raise OptbenchError(
+            f"task.val_size={val_size} holds out {count} of the {n} training examples; it must leave some to train "
+            f"on: a count from 0 to {n - 1}, or a fraction below 1 (0: no validation split)."
+        )
+    return count
+
+
 class MnistMLP(Task):
     """Any IDX image-classification set works the same (Fashion-MNIST, KMNIST): point task.data_dir at it."""
 
@@ -56,11 +67,15 @@ class MnistMLP(Task):
             arrays = load_hub(self.cfg.hub_id)
         check_labels(arrays)
         train_x = torch.from_numpy(arrays["train_x"]).float().div_(255.0)
-        mean, std = train_x.mean(), train_x.std()  # standardise with train statistics
-        self.train_x = train_x.sub_(mean).div_(std).flatten(1).to(self.device)
+        train_y = torch.from_numpy(arrays["train_y"]).long()
+        n_val = held_out_size(self.cfg.get("val_size") or 0, len(train_y))
+        n_train = len(train_y) - n_val  # the validation split is the last n_val training examples
+        mean, std = train_x[:n_train].mean(), train_x[:n_train].std()  # standardise with train statistics
+        train_x = train_x.sub_(mean).div_(std).flatten(1)
+        self.train_x, self.train_y = train_x[:n_train].to(self.device), train_y[:n_train].to(self.device)
+        self.val_x, self.val_y = train_x[n_train:].to(self.device), train_y[n_train:].to(self.device)
         self.test_x = (torch.from_numpy(arrays["test_x"]).float().div_(255.0) - mean).div_(std).flatten(1)
         self.test_x = self.test_x.to(self.device)
-        self.train_y = torch.from_numpy(arrays["train_y"]).long().to(self.device)
         self.test_y = torch.from_numpy(arrays["test_y"]).long().to(self.device)
         self.n_classes = int(self.train_y.max()) + 1
 
@@ -85,14 +100,30 @@ class MnistMLP(Task):
         return F.cross_entropy(model(x), y)
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, final: bool = False) -> dict[str, Any]:
-        model.eval()
+    def scores(self, model: nn.Module, xs: torch.Tensor, ys: torch.Tensor) -> tuple[float, float]:
+        """(mean cross-entropy, accuracy) of ``model`` on one split."""
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        for x, y in zip(self.test_x.split(1000), self.test_y.split(1000), strict=True):
+        for x, y in zip(xs.split(1000), ys.split(1000), strict=True):
             logits = model(x)
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(1) == y).sum()
+        return loss_sum.item() / len(ys), correct.item() / len(ys)
+
+    def evaluate(self, model: nn.Module, final: bool = False) -> dict[str, Any]:
+        """The test split's loss and accuracy (DeepOBS). With ``task.val_size`` > 0, the validation split's during
+        training; at the end, the test split's accuracy as the headline and the validation loss as ``eval_loss``
+        (what a tuner picks by), as the language-modelling task reports them."""
+        model.eval()
+        if len(self.val_y) == 0:
+            loss, accuracy = self.scores(model, self.test_x, self.test_y)
+            result: dict[str, Any] = {"eval_loss": loss, "accuracy": accuracy}
+        else:
+            loss, accuracy = self.scores(model, self.val_x, self.val_y)
+            result = {"eval_loss": loss, "accuracy": accuracy}
+            if final:
+                test_loss, test_accuracy = self.scores(model, self.test_x, self.test_y)
+                result = {"eval_loss": loss, "eval_accuracy": accuracy, "test_loss": test_loss}
+                result["accuracy"] = test_accuracy
         model.train()
-        n = len(self.test_y)
-        return {"eval_loss": loss_sum.item() / n, "accuracy": correct.item() / n}
+        return result

@@ -46,10 +46,18 @@ def variant_slug(config: dict) -> str:
     return ".".join([name, *(slug for slug, _ in variant_parts(config))])
 
 
-def neutral_removed(config: dict) -> dict:
-    """``config`` without what leaves a run's behaviour unchanged: declarations (``about``) and switches at their
-    neutral value. Records made before a switch existed keep their identity."""
+def neutral_removed(config: dict, keep_lrs: bool = False) -> dict:
+    """``config`` without what leaves a run's behaviour unchanged: declarations (``about``, the task's table of tuned
+    lrs, which reaches a run only as its ``optimizer.lr``) and switches at their neutral value. Records made before
+    a switch existed keep their identity; ``keep_lrs`` gives the identity records had before ``task.lrs`` left it."""
     out = dict(config)
+    task = dict(out.get("task") or {})
+    if not keep_lrs:
+        task.pop("lrs", None)
+    if not task.get("val_size", 1):
+        task.pop("val_size", None)
+    if "task" in out:
+        out["task"] = task
     opt = dict(out.get("optimizer") or {})
     opt.pop("about", None)
     if opt.get("bias_correction") is True:

@@ -100,12 +100,19 @@ def portable_config(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_id(config: dict[str, Any]) -> str:
+def run_id(config: dict[str, Any], keep_lrs: bool = False) -> str:
     """Deterministic id: '<task>-<optimizer and its variant switches>-<12 hex of the config hash>' over identity
     keys only (declarations and switches at their neutral value leave it unchanged: see naming.py)."""
-    identity = {k: v for k, v in neutral_removed(config).items() if k not in NON_IDENTITY_KEYS}
+    kept = neutral_removed(config, keep_lrs=keep_lrs)
+    identity = {k: v for k, v in kept.items() if k not in NON_IDENTITY_KEYS}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"{config['task']['name']}-{variant_slug(config)}-{digest}"
+
+
+def earlier_run_ids(config: dict[str, Any]) -> list[str]:
+    """Ids the same run was stored under before the task's ``lrs`` table left the identity; a store holding one of
+    them already has the run."""
+    return [legacy for legacy in (run_id(config, keep_lrs=True),) if legacy != run_id(config)]
 
 
 def _write_json(path: Path, obj: Any) -> None:
