@@ -262,13 +262,13 @@ def test_table2_experiment_end_to_end_on_the_tiny_task(tmp_path, data_root):
     assert "sacreBLEU signature: nrefs:1|case:mixed" in (out / "table2_full.md").read_text()
 
 
-def test_time_to_target_threshold_falls_back_to_the_task_and_tolerates_none():
-    from optbench.report.cli import time_to_target_threshold
+def test_the_target_falls_back_to_the_task_and_tolerates_none():
+    from optbench.report.tables import target_of
 
-    assert time_to_target_threshold(0.5, pd.DataFrame({"task.target": [0.9]})) == 0.5
-    assert time_to_target_threshold(None, pd.DataFrame({"task.target": [0.9]})) == 0.9
-    assert time_to_target_threshold(None, pd.DataFrame({"task.target": [np.nan]})) is None
-    assert time_to_target_threshold(None, pd.DataFrame({"optimizer": ["adam"]})) is None
+    assert target_of(pd.DataFrame({"task.target": [0.9]}), 0.5) == 0.5
+    assert target_of(pd.DataFrame({"task.target": [0.9]}), None) == 0.9
+    assert target_of(pd.DataFrame({"task.target": [np.nan]}), None) is None
+    assert target_of(pd.DataFrame({"optimizer": ["adam"]}), None) is None
 
 
 def test_tables_escape_markdown_and_compile_in_latex(tmp_path):

@@ -19,23 +19,13 @@ from optbench.errors import OptbenchError
 from optbench.paths import config_dir
 
 
-def time_to_target_threshold(override: float | None, runs) -> float | None:
-    """The report's ``target`` when set, else the task's configured ``task.target`` (None when it has none)."""
-    if override is not None:
-        return override
-    if "task.target" not in runs:
-        return None
-    value = runs["task.target"].iloc[0]
-    return None if value is None or value != value else float(value)  # value != value: NaN
-
-
 def comparison(cfg: DictConfig, out: Path, runs, metrics) -> list[Path]:
     from optbench.ranking import comparison_word, frame_direction
     from optbench.report import figures
     from optbench.report.style import save
-    from optbench.report.tables import summary_csv, summary_display, summary_table, write_table
+    from optbench.report.tables import summary_csv, summary_display, summary_table, target_of, write_table
 
-    target = time_to_target_threshold(cfg.target, runs)
+    target = target_of(runs, cfg.target)
     paths = []
     paths += save(figures.pareto(runs), out, "pareto")
     paths += save(figures.curves(runs, metrics), out, "curves")

@@ -38,6 +38,31 @@ def best_lr(runs: pd.DataFrame, higher: bool | None = None, by: str = "lr"):
     return float(best) if by == "lr" else best
 
 
+def target_of(runs: pd.DataFrame, override: float | None = None) -> float | None:
+    """The report's ``target`` when set, else the task's configured ``task.target`` (None when it has none)."""
+    if override is not None:
+        return float(override)
+    if "task.target" not in runs or not runs["task.target"].notna().any():
+        return None
+    return float(runs["task.target"].dropna().iloc[0])
+
+
+def first_hit(evals: pd.DataFrame, metric: str, target: float, higher: bool = True) -> tuple[float, float]:
+    """(training seconds, step) at the first of one run's evaluations whose metric reaches ``target`` in the task's
+    direction; (inf, inf) when none does."""
+    if metric not in evals:
+        return math.inf, math.inf
+    hit = evals[evals[metric].map(lambda v: reaches(v, target, higher))].sort_values("step")
+    if hit.empty:
+        return math.inf, math.inf
+    return float(hit["train_s"].iloc[0]), float(hit["step"].iloc[0])
+
+
+def evaluations(metrics: pd.DataFrame, run_ids) -> pd.DataFrame:
+    """The evaluation rows (validation during training, the final test) of the given runs."""
+    return metrics[metrics["split"].isin(["eval", "test"]) & metrics["run_id"].isin(list(run_ids))]
+
+
 def time_to_target(
     metrics: pd.DataFrame, run_ids, metric: str, target: float | None, higher: bool = True
 ) -> list[float]:
@@ -45,13 +70,10 @@ def time_to_target(
     direction (runs that never do are left out)."""
     if target is None or metrics.empty or metric not in metrics:
         return []
-    out = []
-    evals = metrics[metrics["split"].isin(["eval", "test"]) & metrics["run_id"].isin(list(run_ids))]
-    for _, rows in evals.groupby("run_id"):
-        hit = rows[rows[metric].map(lambda v: reaches(v, target, higher))].sort_values("step")
-        if not hit.empty:
-            out.append(float(hit["train_s"].iloc[0]))
-    return out
+    seconds = (
+        first_hit(rows, metric, target, higher)[0] for _, rows in evaluations(metrics, run_ids).groupby("run_id")
+    )
+    return [s for s in seconds if math.isfinite(s)]
 
 
 def summary_table(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None = None) -> pd.DataFrame:

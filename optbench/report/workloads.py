@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from optbench.errors import OptbenchError
-from optbench.ranking import frame_direction, reaches
+from optbench.ranking import frame_direction
 from optbench.report import scoring
 from optbench.report.data import load_runs
-from optbench.report.tables import best_lr
+from optbench.report.tables import best_lr, evaluations, first_hit, target_of
 
 TUNED_PREFIXES = ("optimizer.", "schedule.", "wrapper.")
 
@@ -47,12 +47,8 @@ def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) ->
             finished = run["status"] == "finished"
             seconds = steps = math.inf
             if target is not None and not metrics.empty:
-                evals = metrics[(metrics["run_id"] == run["run_id"]) & metrics["split"].isin(["eval", "test"])]
-                metric = run["metric_name"]
-                if metric in evals:
-                    hit = evals[evals[metric].map(lambda v, m=metric: reaches(v, target, higher))].sort_values("step")
-                    if not hit.empty:
-                        seconds, steps = float(hit["train_s"].iloc[0]), float(hit["step"].iloc[0])
+                evals = evaluations(metrics, [run["run_id"]])
+                seconds, steps = first_hit(evals, run["metric_name"], target, higher)
             rows.append(
                 {
                     "label": label,
@@ -67,20 +63,12 @@ def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) ->
     return pd.DataFrame(rows)
 
 
-def task_target(runs: pd.DataFrame, override: float | None) -> float | None:
-    if override is not None:
-        return float(override)
-    if "task.target" not in runs or not runs["task.target"].notna().any():
-        return None
-    return float(runs["task.target"].dropna().iloc[0])
-
-
 def gather(stores: dict[str, str], targets: dict[str, float] | None = None) -> dict[str, tuple[pd.DataFrame, bool]]:
     """{task: (per-seed rows, higher_is_better)} from each task's store."""
     out = {}
     for task, store in stores.items():
         runs, metrics = load_runs(store, task=task)
-        out[task] = (per_seed(runs, metrics, task_target(runs, (targets or {}).get(task))), frame_direction(runs))
+        out[task] = (per_seed(runs, metrics, target_of(runs, (targets or {}).get(task))), frame_direction(runs))
     return out
 
 
