@@ -17,6 +17,7 @@ from optbench.report.scoring import (
     performance_profile,
     performance_ratios,
     profile_score,
+    versus_best,
 )
 
 INF = math.inf
@@ -77,6 +78,9 @@ def test_differences_within_the_noise_are_marked_not_separated():
     }
     assert not_separated_from_best(per_seed, higher=True) == {"adam", "adamw"}
     assert not_separated_from_best(per_seed, higher=False) == {"sgd"}  # read as lower-is-better, sgd is best
+    standing = versus_best({**per_seed, "lion": {0: 0.9}}, higher=True)
+    assert standing["adam"] == "best" and standing["lion"] == "untested (n=1)"  # one seed: no test, not "tied"
+    assert standing["adamw"].startswith("not significant (p=") and standing["sgd"].startswith("worse (p=")
     p = pairwise_significance(per_seed)
     assert p.loc["adam", "sgd"] < 0.05 < p.loc["adam", "adamw"] and math.isnan(p.loc["adam", "adam"])
 
@@ -128,7 +132,8 @@ def test_scoring_report_on_hand_made_stores_whose_answer_is_known(tmp_path):
     tasks = task_tables(results)
     t2 = tasks[tasks.task == "T2"].set_index("optimizer")
     assert list(t2.index) == ["a", "b", "c"]  # lower is better: a's 0.81 mean first, c's 1.5 last
-    assert t2.loc["a", "vs best"] == "best" and t2.loc["b", "vs best"] == "worse"  # b is 0.01 worse on every seed
+    assert t2.loc["a", "vs best"] == "best"
+    assert t2.loc["b", "vs best"].startswith("worse (p=")  # b is 0.01 worse on every seed
     assert t2.loc["c", "time to target (s)"] == "missed (n=3)"
     assert t2.loc["b", "time to target (s)"] == "15.0 [15.0, 15.0] (n=3)"
     paths = render(tmp_path / "out", stores, None, 4.0)

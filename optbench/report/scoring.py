@@ -91,19 +91,29 @@ def pairwise_significance(per_seed: dict[str, dict[int, float]], alpha: float = 
     return p
 
 
-def not_separated_from_best(per_seed: dict[str, dict[int, float]], higher: bool, alpha: float = 0.05) -> set[str]:
-    """The optimizers whose difference from the best (by mean) is not significant at ``alpha``, the best included."""
+def versus_best(per_seed: dict[str, dict[int, float]], higher: bool, alpha: float = 0.05) -> dict[str, str]:
+    """Per optimizer, how it stands against the best by mean: "best", "worse (p=...)" when the paired test
+    separates them at ``alpha``, "not significant (p=...)" when it does not, "untested (n=1)" when the two share
+    fewer than two seeds (no test is possible)."""
     means = {k: float(np.mean(list(v.values()))) for k, v in per_seed.items() if v}
     if not means:
-        return set()
+        return {}
     best = max(means, key=means.get) if higher else min(means, key=means.get)
-    tied = {best}
+    out = {best: "best"}
     for name in means:
         if name != best:
-            _, pvalue, _ = paired_test(per_seed[best], per_seed[name])
-            if not pvalue < alpha:  # NaN (too few seeds) counts as not separated
-                tied.add(name)
-    return tied
+            _, pvalue, n = paired_test(per_seed[best], per_seed[name])
+            if pvalue != pvalue:  # NaN: too few common seeds
+                out[name] = f"untested (n={n})"
+            else:
+                out[name] = f"{'worse' if pvalue < alpha else 'not significant'} (p={pvalue:.2g})"
+    return out
+
+
+def not_separated_from_best(per_seed: dict[str, dict[int, float]], higher: bool, alpha: float = 0.05) -> set[str]:
+    """The optimizers whose difference from the best (by mean) is not significant at ``alpha``, the best included
+    (too few seeds to test counts as not separated)."""
+    return {name for name, word in versus_best(per_seed, higher, alpha).items() if not word.startswith("worse")}
 
 
 def steps_to_reach(budgets: Sequence[float], finals: Sequence[float], loss: float) -> tuple[float, str]:

@@ -79,10 +79,13 @@ def median_time(rows: pd.DataFrame, column: str) -> pd.Series:
 
 def score_table(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float = scoring.TAU_MAX) -> pd.DataFrame:
     times = pd.DataFrame({task: median_time(rows, "seconds_to_target") for task, (rows, _) in results.items()}).T
+    ran = times.notna().sum(axis=0)
     times = times.fillna(math.inf)  # an optimizer without runs on a task missed it
     score = scoring.profile_score(times, tau_max)
     reached = np.isfinite(times).sum(axis=0)
-    table = pd.DataFrame({"score": score, "tasks reached": reached.astype(int), "of": len(times)})
+    table = pd.DataFrame(
+        {"score": score, "tasks reached": reached.astype(int), "tasks run": ran.astype(int), "of": len(times)}
+    )
     return table.sort_values("score", ascending=False).rename_axis("optimizer").reset_index()
 
 
@@ -105,9 +108,7 @@ def task_tables(results: dict[str, tuple[pd.DataFrame, bool]], alpha: float = 0.
             label: {int(r.seed): r.final for r in g.itertuples() if r.final == r.final}
             for label, g in seeds.groupby("label", sort=False)
         }
-        tied = scoring.not_separated_from_best(per, higher, alpha)
-        means = {k: np.mean(list(v.values())) for k, v in per.items() if v}
-        best = (max if higher else min)(means, key=means.get) if means else None
+        standing = scoring.versus_best(per, higher, alpha)
         for label, g in seeds.groupby("label", sort=False):
             rows.append(
                 {
@@ -118,7 +119,7 @@ def task_tables(results: dict[str, tuple[pd.DataFrame, bool]], alpha: float = 0.
                     "final mean": float(g["final"].mean()),
                     "time to target (s)": _ci_text(g["seconds_to_target"].tolist(), ".1f"),
                     "steps to target": _ci_text(g["steps_to_target"].tolist(), ".0f"),
-                    "vs best": "best" if label == best else ("not significant" if label in tied else "worse"),
+                    "vs best": standing.get(label, "no finished run"),
                 }
             )
     table = pd.DataFrame(rows)
@@ -227,8 +228,8 @@ def render(out: Path, stores: dict[str, str], targets: dict[str, float] | None, 
         "scores",
         caption=(
             f"Performance-profile score over {', '.join(results)}: the area under each optimizer's profile of "
-            f"time-to-target (median over seeds, a miss is infinitely slow) up to tau = {tau_max:g}, normalised "
-            "to [0, 1]."
+            f"time-to-target (median over seeds; a miss, or a task without the optimizer's runs, is infinitely "
+            f"slow) up to tau = {tau_max:g}, normalised to [0, 1]."
         ),
     )
     paths += write_table(
@@ -237,8 +238,8 @@ def render(out: Path, stores: dict[str, str], targets: dict[str, float] | None, 
         "tasks",
         caption=(
             "Per task, each optimizer at its best lr: mean [95% bootstrap interval] (n seeds) of the final metric "
-            "and of time-to-target; 'not significant': a paired t-test across seeds does not separate it from the "
-            "task's best at the 5% level."
+            "and of time-to-target; against the task's best by final metric, the paired t-test across seeds (p): "
+            "'worse' below 0.05, 'not significant' above, 'untested' with fewer than two common seeds."
         ),
     )
     for task, store in stores.items():
