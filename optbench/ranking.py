@@ -42,6 +42,17 @@ def frame_direction(runs: pd.DataFrame) -> bool:
     return bool(values[0]) if len(values) else True
 
 
+LOWER_IS_BETTER_SUFFIXES = ("loss", "perplexity")
+
+
+def score_direction(name: str | None, task_higher: bool) -> bool:
+    """The direction of a summary score a sweeper ranks by (``tune_metric``): the task's own for its headline
+    (``final_metric``, or None), lower for a loss or perplexity (``final_eval_loss``), else the task's."""
+    if name and name != "final_metric" and name.endswith(LOWER_IS_BETTER_SUFFIXES):
+        return False
+    return task_higher
+
+
 def _finite(value: Any) -> bool:
     return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
 

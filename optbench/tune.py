@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 
 from optbench.errors import exit_on_bad_setting
 from optbench.progress import plan_jobs
-from optbench.ranking import best_index, higher_is_better, oriented
+from optbench.ranking import best_index, higher_is_better, oriented, score_direction
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +120,12 @@ class TuneSweeper(BasicSweeper):
         self.coordinates = _check_coordinates(coordinates)
 
     def _group_settings(self, group: list[str]) -> tuple[float, bool]:
-        """(default lr, higher_is_better) of one group's composed config; the direction is the task's unless
+        """(default lr, higher_is_better) of one group's composed config; the direction is that of the score the
+        runs are ranked by (the task's for its headline metric, lower for a ``tune_metric`` loss) unless
         ``direction`` is set."""
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(group))
-        higher = higher_is_better(cfg.task) if self.direction is None else self.direction == "maximize"
+        task_way = score_direction(cfg.get("tune_metric"), higher_is_better(cfg.task))
+        higher = task_way if self.direction is None else self.direction == "maximize"
         return float(OmegaConf.select(cfg, "optimizer.lr")), higher
 
     def _launch(self, batch: list[list[str]], start: int) -> list[Any]:

@@ -104,3 +104,12 @@ def test_tuner_minimises_a_lower_is_better_task(tmp_path):
 def test_tuner_direction_can_be_forced(tmp_path):
     result = tune_rosenbrock(tmp_path, "hydra.sweeper.direction=maximize")
     assert result["best_lr"] == 1e-3 and result["direction"] == "maximize"
+
+
+def test_a_tuning_score_points_its_own_way():
+    from optbench.ranking import score_direction
+
+    assert score_direction(None, True) and score_direction("final_metric", True)
+    assert not score_direction("final_metric", False)  # the task's own direction for its headline
+    assert not score_direction("final_eval_loss", True) and not score_direction("final_perplexity", True)
+    assert score_direction("final_eval_accuracy", True)

@@ -85,11 +85,12 @@ def test_differences_within_the_noise_are_marked_not_separated():
     assert p.loc["adam", "sgd"] < 0.05 < p.loc["adam", "adamw"] and math.isnan(p.loc["adam", "adam"])
 
 
-def fake_run(store, task, optimizer, seed, final, hit_s, higher, target, lr=1e-3):
-    """One finished record whose evaluations reach ``target`` first at training second ``hit_s`` (None = never)."""
+def fake_run(store, task, optimizer, seed, final, hit_s, higher, target, lr=1e-3, **extra):
+    """One finished record whose evaluations reach ``target`` first at training second ``hit_s`` (None = never);
+    ``extra``: more summary keys, and ``tune_metric`` for the config."""
     from optbench.tracking.store import RunStore
 
-    rid = f"{task}-{optimizer}-{seed}"
+    rid = f"{task}-{optimizer}-{seed}-{lr:g}"
     metric = "accuracy" if higher else "loss"
     miss = target - 0.1 if higher else target + 0.1
     evals = [(10, 5.0, miss)] + ([(20, hit_s, target)] if hit_s is not None else []) + [(30, 99.0, final)]
@@ -97,6 +98,8 @@ def fake_run(store, task, optimizer, seed, final, hit_s, higher, target, lr=1e-3
         {"split": "test" if step == 30 else "eval", "step": step, "train_s": s, metric: v} for step, s, v in evals
     ]
     config = {"task": {"name": task, "target": target}, "optimizer": {"name": optimizer, "lr": lr}, "seed": seed}
+    if "tune_metric" in extra:
+        config["tune_metric"] = extra.pop("tune_metric")
     summary = {
         "run_id": rid,
         "task": task,
@@ -110,6 +113,7 @@ def fake_run(store, task, optimizer, seed, final, hit_s, higher, target, lr=1e-3
         "higher_is_better": higher,
         "sweep": "s",
         "tags": [],
+        **extra,
     }
     RunStore(store).commit(rid, config, metrics, summary)
 
@@ -250,3 +254,19 @@ def test_speedup_table_reads_adamw_at_several_budgets(tmp_path):
     assert table.loc["lion", "speedup"] == f"{math.sqrt(500 * 1000) / 1000:.2f}x"
     assert table.loc["sgd", "speedup"] == "<0.25x"
     assert speedup_table(runs[runs["planned_steps"] == 1000]) is None  # AdamW at one budget only
+
+
+def test_the_report_takes_the_configuration_the_sweep_picked_by_validation_never_by_test(tmp_path):
+    """A tuning sweep ranked by the validation loss (tune_metric) and reran its pick on 3 seeds; the lr that has
+    the better test accuracy on seed 0 but the worse validation loss must not be the one reported."""
+    from optbench.report.workloads import gather
+
+    store = tmp_path / "s"
+    for seed in (0, 1, 2):  # the pick: validation loss 0.30, test accuracy 0.95
+        fake_run(
+            store, "T", "a", seed, 0.95, 10.0, True, 0.9, lr=1e-3, final_eval_loss=0.30, tune_metric="final_eval_loss"
+        )
+    # a grid point: better on test (0.97), worse on validation (0.35)
+    fake_run(store, "T", "a", 0, 0.97, 10.0, True, 0.9, lr=3e-3, final_eval_loss=0.35, tune_metric="final_eval_loss")
+    rows, higher = gather({"T": str(store)})["T"]
+    assert higher and set(rows["lr"]) == {1e-3} and len(rows) == 3 and set(rows["final"]) == {0.95}

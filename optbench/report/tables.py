@@ -21,19 +21,20 @@ def mean_std(values) -> str:
     return f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g} (n={len(values)})"
 
 
-def best_lr(runs: pd.DataFrame, higher: bool | None = None, by: str = "lr"):
+def best_lr(runs: pd.DataFrame, higher: bool | None = None, by: str = "lr", score: str = "final_metric"):
     """The lr whose runs have the best mean final metric in the task's direction, compared on the seeds every lr
     ran (a tuning sweep's grid seed: its best lr also ran more seeds, which must not make it look worse or better
     than a one-seed grid point); a diverged run counts as the worst possible. ``by`` names another column that
-    tells configurations apart (e.g. every tuned hyperparameter at once); its best value is returned."""
+    tells configurations apart (e.g. every tuned hyperparameter at once); its best value is returned. ``score``
+    names the summary column compared (e.g. the validation loss a tuning sweep picked by), ``higher`` its way."""
     higher = frame_direction(runs) if higher is None else higher
-    finished = runs["final_metric"].where(runs["status"] == "finished")
-    score = runs.assign(score=oriented_series(finished, higher))
+    finished = runs[score].where(runs["status"] == "finished")
+    scored = runs.assign(score=oriented_series(finished, higher))
     seed_sets = [set(g) for _, g in runs.groupby(by)["seed"]] if "seed" in runs else []
     common = set.intersection(*seed_sets) if seed_sets else set()
     if common:
-        score = score[score["seed"].isin(common)]
-    by_value = score.groupby(by)["score"].mean()
+        scored = scored[scored["seed"].isin(common)]
+    by_value = scored.groupby(by)["score"].mean()
     best = by_value.index[best_index(by_value.tolist(), higher=True)]
     return float(best) if by == "lr" else best
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from optbench.errors import OptbenchError
-from optbench.ranking import frame_direction
+from optbench.ranking import frame_direction, score_direction
 from optbench.report import scoring
 from optbench.report.data import load_runs
 from optbench.report.tables import best_lr, evaluations, first_hit, target_of
@@ -35,6 +35,15 @@ def hyperparameters(runs: pd.DataFrame) -> pd.Series:
     return runs[columns].map(repr).agg("|".join, axis=1)  # repr: NaN and lists as text too
 
 
+def picked(runs: pd.DataFrame, higher: bool) -> str:
+    """The configuration (``hyperparameters``) a tuning sweep picked among one optimizer's runs: the best by the
+    score it ranked by (``tune_metric``, e.g. the validation loss; the final metric when none), so the report
+    never picks by the test split the sweep did not see."""
+    names = runs["tune_metric"].dropna().unique() if "tune_metric" in runs else []
+    name = str(names[0]) if len(names) == 1 and str(names[0]) in runs else "final_metric"
+    return best_lr(runs, score_direction(name, higher), by="hyperparameters", score=name)
+
+
 def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) -> pd.DataFrame:
     """One row per run of each optimizer's best configuration (best lr and, after coordinate descent, best other
     hyperparameters): label, seed, final metric, seconds and steps to target."""
@@ -42,7 +51,7 @@ def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) ->
     runs = runs.assign(hyperparameters=hyperparameters(runs))
     rows = []
     for label, group in runs.groupby("label", sort=False):
-        at = group[group["hyperparameters"] == best_lr(group, higher, by="hyperparameters")]
+        at = group[group["hyperparameters"] == picked(group, higher)]
         for _, run in at.iterrows():
             finished = run["status"] == "finished"
             seconds = steps = math.inf
