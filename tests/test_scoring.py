@@ -270,3 +270,11 @@ def test_the_report_takes_the_configuration_the_sweep_picked_by_validation_never
     fake_run(store, "T", "a", 0, 0.97, 10.0, True, 0.9, lr=3e-3, final_eval_loss=0.35, tune_metric="final_eval_loss")
     rows, higher = gather({"T": str(store)})["T"]
     assert higher and set(rows["lr"]) == {1e-3} and len(rows) == 3 and set(rows["final"]) == {0.95}
+    from optbench.report.data import load_runs
+    from optbench.report.workloads import tuning_table
+
+    table = tuning_table(load_runs(store, task="T")[0])  # the tuning budget: both lrs on seed 0, the pick marked
+    assert table[["lr", "final_eval_loss (seed 0)", "picked"]].values.tolist() == [
+        [1e-3, 0.30, "yes"],
+        [3e-3, 0.35, ""],
+    ]

@@ -35,12 +35,52 @@ def hyperparameters(runs: pd.DataFrame) -> pd.Series:
     return runs[columns].map(repr).agg("|".join, axis=1)  # repr: NaN and lists as text too
 
 
+def tuned_columns(runs: pd.DataFrame) -> list[str]:
+    """The numeric hyperparameters one optimizer's runs tried more than one value of (lr, weight decay, ...)."""
+    columns = sorted(c for c in runs.columns if c.startswith(TUNED_PREFIXES) and ".about." not in c)
+    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(runs[c]) and not pd.api.types.is_bool_dtype(runs[c])]
+    return [c for c in numeric if runs[c].nunique(dropna=True) > 1]
+
+
+def short_name(column: str) -> str:
+    return column.split(".", 1)[1] if column.startswith("optimizer.") else column
+
+
+def tuning_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per optimizer, every configuration its tuning tried on the seed they all share, with the score it was
+    ranked by (``tune_metric``) and the one picked: the tuning budget each optimizer got, from the records."""
+    higher = frame_direction(runs)
+    runs = runs.assign(hyperparameters=hyperparameters(runs))
+    rows = []
+    for label, group in runs.groupby("label", sort=False):
+        choice = picked(group, higher)
+        name = tune_score_name(group)
+        seed_sets = [set(g) for _, g in group.groupby("hyperparameters")["seed"]]
+        seed = min(set.intersection(*seed_sets) or {int(group["seed"].min())})
+        tuned = tuned_columns(group) or ["optimizer.lr"]
+        for _, run in group[group["seed"] == seed].sort_values(tuned).iterrows():
+            rows.append(
+                {
+                    "optimizer": label,
+                    **{short_name(c): run[c] for c in tuned},
+                    f"{name} (seed {seed})": run[name] if run["status"] == "finished" else run["status"],
+                    "picked": "yes" if run["hyperparameters"] == choice else "",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def tune_score_name(runs: pd.DataFrame) -> str:
+    """The summary score the runs' tuning ranked by (their ``tune_metric``), or ``final_metric``."""
+    names = runs["tune_metric"].dropna().unique() if "tune_metric" in runs else []
+    return str(names[0]) if len(names) == 1 and str(names[0]) in runs else "final_metric"
+
+
 def picked(runs: pd.DataFrame, higher: bool) -> str:
     """The configuration (``hyperparameters``) a tuning sweep picked among one optimizer's runs: the best by the
     score it ranked by (``tune_metric``, e.g. the validation loss; the final metric when none), so the report
     never picks by the test split the sweep did not see."""
-    names = runs["tune_metric"].dropna().unique() if "tune_metric" in runs else []
-    name = str(names[0]) if len(names) == 1 and str(names[0]) in runs else "final_metric"
+    name = tune_score_name(runs)
     return best_lr(runs, score_direction(name, higher), by="hyperparameters", score=name)
 
 
@@ -52,6 +92,7 @@ def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) ->
     rows = []
     for label, group in runs.groupby("label", sort=False):
         at = group[group["hyperparameters"] == picked(group, higher)]
+        tuned = tuned_columns(group)
         for _, run in at.iterrows():
             finished = run["status"] == "finished"
             seconds = steps = math.inf
@@ -63,6 +104,7 @@ def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) ->
                     "label": label,
                     "seed": int(run["seed"]),
                     "lr": float(run["lr"]),
+                    "picked": ", ".join(f"{short_name(c)}={run[c]:g}" for c in tuned if c != "optimizer.lr"),
                     "final": float(run["final_metric"]) if finished and pd.notna(run["final_metric"]) else math.nan,
                     "seconds_to_target": seconds,
                     "steps_to_target": steps,
@@ -124,6 +166,7 @@ def task_tables(results: dict[str, tuple[pd.DataFrame, bool]], alpha: float = 0.
                     "task": task,
                     "optimizer": label,
                     "lr": g["lr"].iloc[0],
+                    "also picked": g["picked"].iloc[0] or "-",
                     "final metric": _ci_text(g["final"].tolist()),
                     "final mean": float(g["final"].mean()),
                     "time to target (s)": _ci_text(g["seconds_to_target"].tolist(), ".1f"),
@@ -253,6 +296,17 @@ def render(out: Path, stores: dict[str, str], targets: dict[str, float] | None, 
     )
     for task, store in stores.items():
         runs, _ = load_runs(store, task=task)
+        tuning = tuning_table(runs)
+        if len(tuning) > len(tuning["optimizer"].unique()):  # more than one configuration per optimizer: a tuning
+            paths += write_table(
+                tuning,
+                out,
+                f"tuning_{task}",
+                caption=(
+                    f"{task}: every configuration each optimizer's tuning tried, on the seed they share, with the "
+                    "score it was ranked by; the picked one was then run on every seed."
+                ),
+            )
         speedups = speedup_table(runs)
         if speedups is not None:
             paths += write_table(
