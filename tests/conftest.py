@@ -61,7 +61,7 @@ def idx_dir(tmp_path):
     return tmp_path / "idx"
 
 
-def render_committed(report: str, out_root: Path):
+def render_committed(report: str, out_root: Path, *overrides: str):
     """`optbench-report report=<report>` from the repository into ``out_root``, the committed store only (no
     OPTBENCH_STORE): how a reader re-renders a committed table."""
     import os
@@ -70,7 +70,7 @@ def render_committed(report: str, out_root: Path):
 
     env = {k: v for k, v in os.environ.items() if k != "OPTBENCH_STORE"}
     return subprocess.run(
-        [sys.executable, "-m", "optbench.report", f"report={report}", f"out_root={out_root}"],
+        [sys.executable, "-m", "optbench.report", f"report={report}", f"out_root={out_root}", *overrides],
         cwd=REPO,
         env=env,
         capture_output=True,

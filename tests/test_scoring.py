@@ -278,3 +278,15 @@ def test_the_report_takes_the_configuration_the_sweep_picked_by_validation_never
         [1e-3, 0.30, "yes"],
         [3e-3, 0.35, ""],
     ]
+
+
+def test_a_task_without_runs_yet_is_left_out_and_said_so(tmp_path, capsys):
+    from optbench.errors import OptbenchError
+    from optbench.report.workloads import gather
+
+    for seed in (0, 1):
+        fake_run(tmp_path / "s", "T1", "a", seed, 0.9, 5.0, True, 0.9)
+    results = gather({"T1": str(tmp_path / "s"), "T2": str(tmp_path / "s")})
+    assert list(results) == ["T1"] and "holds no runs of task T2 yet" in capsys.readouterr().err
+    with pytest.raises(OptbenchError, match="no runs to score"):
+        gather({"T2": str(tmp_path / "s")})

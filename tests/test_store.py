@@ -128,7 +128,7 @@ def test_portable_config_makes_location_keys_relative(tmp_path, monkeypatch):
 
 
 def test_run_id_leaves_out_the_lrs_table_and_an_absent_validation_split():
-    with_table = {**CONFIG, "task": {"name": "t", "lrs": {"adam": 1e-3, "sgd": 0.1}, "val_size": 0}}
+    with_table = {**CONFIG, "task": {"name": "t", "lrs": {"adam": 1e-3, "sgd": 0.1}, "val_size": 0, "tune_metric": "x"}}
     assert run_id(with_table) == run_id(CONFIG)
     assert run_id({**CONFIG, "task": {"name": "t", "lrs": {"adam": 3e-3}}}) == run_id(CONFIG)
     assert run_id({**CONFIG, "task": {"name": "t", "val_size": 5000}}) != run_id(CONFIG)

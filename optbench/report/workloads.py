@@ -14,6 +14,7 @@ task's target; infinite when none does). Then:
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -115,12 +116,23 @@ def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) ->
 
 
 def gather(stores: dict[str, str], targets: dict[str, float] | None = None) -> dict[str, tuple[pd.DataFrame, bool]]:
-    """{task: (per-seed rows, higher_is_better)} from each task's store."""
+    """{task: (per-seed rows, higher_is_better)} from each task's store; a task its store holds no runs of yet (a
+    suite under way) is left out, and said so."""
     out = {}
     for task, store in stores.items():
+        if not any(task_runs(store, task)):
+            print(f"optbench-report: {store} holds no runs of task {task} yet; scoring without it.", file=sys.stderr)
+            continue
         runs, metrics = load_runs(store, task=task)
         out[task] = (per_seed(runs, metrics, target_of(runs, (targets or {}).get(task))), frame_direction(runs))
+    if not out:
+        raise OptbenchError(f"no runs to score: the stores hold none of the tasks' runs ({', '.join(stores)}).")
     return out
+
+
+def task_runs(store: str, task: str):
+    """The record folders of ``task`` in ``store`` (a run id starts with its task's name)."""
+    return (p for p in Path(store, "runs").glob(f"{task}-*") if p.is_dir())
 
 
 def median_time(rows: pd.DataFrame, column: str) -> pd.Series:
@@ -294,8 +306,8 @@ def render(out: Path, stores: dict[str, str], targets: dict[str, float] | None, 
             "'worse' below 0.05, 'not significant' above, 'untested' with fewer than two common seeds."
         ),
     )
-    for task, store in stores.items():
-        runs, _ = load_runs(store, task=task)
+    for task in results:
+        runs, _ = load_runs(stores[task], task=task)
         tuning = tuning_table(runs)
         if len(tuning) > len(tuning["optimizer"].unique()):  # more than one configuration per optimizer: a tuning
             paths += write_table(

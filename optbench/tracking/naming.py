@@ -52,6 +52,7 @@ def neutral_removed(config: dict, keep_lrs: bool = False) -> dict:
     a switch existed keep their identity; ``keep_lrs`` gives the identity records had before ``task.lrs`` left it."""
     out = dict(config)
     task = dict(out.get("task") or {})
+    task.pop("tune_metric", None)  # what tuning ranks the runs by, not how they train
     if not keep_lrs:
         task.pop("lrs", None)
     if not task.get("val_size", 1):
