@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sys
 import threading
@@ -72,6 +73,8 @@ def app(cfg: DictConfig) -> float | None:
     if cfg.threads is None:
         cfg.threads = launcher_threads(hydra_cfg.launcher)
     watch_parent(hydra_cfg.launcher)
+    if int(os.environ.get("RANK", "0") or 0) > 0:  # a data-parallel run's other ranks: rank 0 speaks for the run
+        logging.getLogger("optbench").setLevel(logging.WARNING)
     try:
         summary = run(cfg, output_dir=hydra_cfg.runtime.output_dir)
     except OptbenchError as exc:

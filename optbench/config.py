@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from optbench import distributed
 from optbench.debugging import validate as validate_debug
 from optbench.errors import OptbenchError
 from optbench.imports import locate
@@ -135,3 +136,4 @@ def validate(cfg: DictConfig) -> None:
     resolve_precision(cfg.get("precision", "fp32"))
     schedule_factor(cfg.schedule, total_steps=1)
     validate_debug(cfg.get("debug"))
+    distributed.check(cfg)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from optbench import memtrack
+from optbench import distributed, memtrack
 from optbench.config import resolve_device, validate
 from optbench.debugging import debug_session
 from optbench.divergence import DEFAULT_MAX_LOSS_FACTOR, Diverged, DivergenceGuard
@@ -159,14 +159,16 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     if output_dir is not None:
         write_marker(output_dir, rid, str(store.root))
 
-    store.check_writable()  # before any work: a finished run must never meet a store it cannot be written to
-    device = resolve_device(cfg.device)
+    ctx, device = distributed.setup(cfg, resolve_device(cfg.device))
+    if ctx.is_main:
+        store.check_writable()  # before any work: a finished run must never meet a store it cannot be written to
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     task = build_task(cfg.task, cfg.data_root, device, cfg.seed, cfg.cache_dir)
     task.load()
     steps = total_steps(task, cfg)
+    distributed.check_batch(int(cfg.task.get("batch_size") or 0), ctx, "task.batch_size")
     if steps < 1:
         raise OptbenchError(
             f"task '{cfg.task.name}' would train 0 steps: its training split gives no full batch per epoch "
@@ -174,14 +176,15 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         )
     precision = resolve_precision(cfg.get("precision", "fp32"))
     model = precision.prepare_model(task.build_model().to(device))
-    optimizer = build_run_optimizer(cfg, model)
+    optimizer = build_run_optimizer(cfg, model)  # on the plain model: its parameter names and shapes
     setup_s = prepare_optimizer(optimizer, cfg, model)
+    trained = distributed.wrap(model, ctx, device)
     self_scheduled = has_own_schedule(optimizer)
     scheduler = None if self_scheduled else build_scheduler(cfg.schedule, optimizer, steps)
 
     group = cfg.sweep or f"{cfg.task.name}-{cfg.optimizer.name}"
     wandb_run = WandbRun(
-        plain_dict(cfg.logger),
+        plain_dict(cfg.logger) if ctx.is_main else {"enabled": False},
         name=rid,
         group=group,
         job_type=cfg.task.name,
@@ -215,6 +218,9 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         "torch_version": torch.__version__,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(),
+        "world_size": ctx.world_size,
+        "batch_size_per_rank": per_rank_batch(cfg, ctx),
+        "global_batch_size": cfg.task.get("batch_size"),
         "pid": os.getpid(),
         "start_time": _now(),
         "wandb_dir": portable_path(wandb_run.dir),
@@ -223,7 +229,9 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     log.info("%s %s: %s on %s, %d steps, device %s", job, rid, cfg.optimizer.name, cfg.task.name, steps, device)
     try:
         with debug_session(cfg.get("debug"), output_dir, device) as profiler:
-            outcome = train(task, model, optimizer, scheduler, cfg, steps, metrics, wandb_run, device, profiler.step)
+            outcome = train(
+                task, trained, optimizer, scheduler, cfg, steps, metrics, wandb_run, device, profiler.step, ctx
+            )
         summary.update(outcome)
     except KeyboardInterrupt:  # nothing goes to the store; W&B marks the run as not successful
         wandb_run.finish({**summary, "status": "interrupted"})
@@ -233,6 +241,8 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         log.error("Run %s failed: %s", rid, summary["reason"])
     summary.update(memory_record(model, optimizer, device))
     summary["end_time"] = _now()
+    if not ctx.is_main:  # rank 0 writes the record and the W&B run
+        return summary
     files = {}
     if cfg.get("save_model"):
         buffer = io.BytesIO()
@@ -247,6 +257,12 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
     if output_dir is not None:
         write_marker(output_dir, rid, str(store.root), wandb_dir=wandb_run.dir)
     return {**summary, "record_dir": str(store.run_dir(rid))}
+
+
+def per_rank_batch(cfg: DictConfig, ctx: distributed.Context) -> int | None:
+    """Examples (or sequences) each rank trains on per micro-batch: the task's batch over the world size."""
+    batch = cfg.task.get("batch_size")
+    return None if batch is None else int(batch) // ctx.world_size
 
 
 def running_memory(device: torch.device, probed=None) -> dict[str, int]:
@@ -266,10 +282,11 @@ def forward_backward(task: Task, model, micro: list[Batch], precision, device, c
         loss.backward(create_graph=create_graph)
         return loss.detach()
     total: torch.Tensor | None = None
-    for batch in micro:
-        with precision.autocast(device):
-            loss = task.loss(model, batch)
-        (loss / len(micro)).backward(create_graph=create_graph)
+    for i, batch in enumerate(micro):
+        with distributed.no_sync(model, last=i == len(micro) - 1):
+            with precision.autocast(device):
+                loss = task.loss(model, batch)
+            (loss / len(micro)).backward(create_graph=create_graph)
         total = loss.detach() if total is None else total + loss.detach()
     assert total is not None  # micro holds at least one batch
     return total / len(micro)
@@ -309,9 +326,12 @@ def train(
     wandb_run: WandbRun,
     device: torch.device,
     on_step=lambda: None,
+    ctx: distributed.Context = distributed.SINGLE,
 ) -> dict[str, Any]:
     """The training loop. Appends train/eval rows to ``metrics``; returns status, final metrics and throughput.
-    ``on_step`` is called after each optimizer step (the ``debug=profile`` profiler's clock)."""
+    ``on_step`` is called after each optimizer step (the ``debug=profile`` profiler's clock). Under DDP
+    (``ctx``), ``model`` is the wrapped model: each rank trains on its slice of every batch, the losses it
+    records and checks are the mean over the ranks, and throughput counts the whole global batch."""
     timer = StepTimer(device)
     precision = resolve_precision(cfg.get("precision", "fp32"))
     guard = DivergenceGuard(device, cfg.task.get("max_loss_factor", DEFAULT_MAX_LOSS_FACTOR))
@@ -345,7 +365,7 @@ def train(
         t = time.perf_counter()
         set_optimizer_mode(optimizer, training=False)
         with precision.autocast(device):
-            result = task.evaluate(model, final=final)
+            result = task.evaluate(distributed.unwrap(model), final=final)
         if not final:
             set_optimizer_mode(optimizer, training=True)
         eval_s += time.perf_counter() - t
@@ -365,7 +385,8 @@ def train(
         try:
             while step < steps:
                 epoch_start = step
-                for micro in optimizer_steps(task, epoch, k):
+                for whole in optimizer_steps(task, epoch, k):
+                    micro = [distributed.shard(b, ctx) for b in whole]
                     probed = step + 1 in probe_steps
                     if probed:  # the same step, under the memory tracker; neither timed nor counted as training time
                         t = time.perf_counter()
@@ -384,7 +405,8 @@ def train(
                     step += 1
                     on_step()
                     if step > skip and not probed:
-                        timer.add(t0, t1, t2, sum(b.size for b in micro))
+                        timer.add(t0, t1, t2, sum(b.size for b in whole))  # the global batch: all ranks' units
+                    loss = distributed.mean_over_ranks(loss, ctx)  # a NaN on any rank stops every rank
                     window.append(loss)
                     guard.observe(loss, step)
                     if step % log_every == 0 or step == steps:
@@ -395,7 +417,7 @@ def train(
                                 "split": "train",
                                 "loss": last_train_loss,
                                 "lr": float(optimizer.param_groups[0]["lr"]),
-                                **task.train_record(model),
+                                **task.train_record(distributed.unwrap(model)),
                                 **timer.window(task.unit),
                                 **running_memory(device, memory if memory is not logged_memory else None),
                             }

@@ -39,3 +39,23 @@ class DeterministicRegression(Task):
     def evaluate(self, model: nn.Module, final: bool = False) -> dict:
         with torch.no_grad():
             return {"test_mse": float(((model(self.x) - self.y) ** 2).mean())}
+
+
+def config(batch_size: int, n_train: int = 96, epochs: int = 2):
+    """The task config that runs DeterministicRegression."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create(
+        {
+            "_target_": "tests.det_task.DeterministicRegression",
+            "name": "det_regression",
+            "dim": 6,
+            "n_train": n_train,
+            "batch_size": batch_size,
+            "epochs": epochs,
+            "log_every": 1,
+            "higher_is_better": False,
+            "warmup_steps": 0,
+            "max_loss_factor": None,
+        }
+    )

@@ -107,6 +107,8 @@ BAD = [
     (["task=transformer_mt_tiny", "task.model.attention=fast"], r"task.model.attention='fast'.*auto.*math, flash"),
     (["task=transformer_mt_tiny", "task.eval.val_beam=-1"], r"task.eval.val_beam=-1 .*integer >= 0.*loss only"),
     (["task=transformer_mt_tiny", "task.eval.beam=0"], r"task.eval.beam=0 .*integer >= 1.*beam search"),
+    # data-parallel runs
+    (["distributed=ddp"], r"distributed=ddp runs under torchrun, which sets RANK.*nproc_per_node"),
     # the store
     (["store_dir={file}"], r"results store .* cannot be written \(a file is in the way"),
 ]

@@ -16,6 +16,8 @@ from optbench.optim.factory import load_optimizer_config, wrap_optimizer
 from optbench.tracking.naming import variant_label, variant_slug
 from optbench.tracking.store import run_id
 
+from .det_task import config as det_config
+
 F64 = torch.float64
 
 
@@ -188,20 +190,7 @@ def test_accumulating_k_micro_batches_is_one_step_on_the_k_times_larger_batch(ma
     def final_weights(batch_size, k, store):
         c = make_config("task=rosenbrock", "optimizer=adam", f"accumulate={k}", "save_model=true", f"store_dir={store}")
         OmegaConf.set_struct(c, False)
-        c.task = OmegaConf.create(
-            {
-                "_target_": "tests.det_task.DeterministicRegression",
-                "name": "det_regression",
-                "dim": 6,
-                "n_train": 96,
-                "batch_size": batch_size,
-                "epochs": 2,
-                "log_every": 1,
-                "higher_is_better": False,
-                "warmup_steps": 0,
-                "max_loss_factor": None,
-            }
-        )
+        c.task = det_config(batch_size)
         from optbench import runner
 
         summary = runner.run(c)

@@ -68,6 +68,8 @@ def neutral_removed(config: dict, keep_lrs: bool = False) -> dict:
     out["optimizer"] = opt
     if out.get("accumulate", 1) in (1, None):
         out.pop("accumulate", None)
+    if (out.get("distributed") or {}).get("name", "none") == "none":
+        out.pop("distributed", None)
     if out.get("wrapper") is None:
         out.pop("wrapper", None)
     else:

@@ -1,0 +1,163 @@
+"""Data-parallel runs under ``torchrun``: the process group, the model wrapper, and each rank's share of a batch.
+
+``optbench ... distributed=ddp`` launched by ``torchrun --nproc_per_node=N`` (or a SLURM job with N tasks) trains
+one model on N processes with PyTorch's ``DistributedDataParallel``: ``gloo`` on CPU, ``nccl`` on CUDA. Every rank
+walks the task's batches in the same order (same seed) and trains on its slice of each global batch (rows
+``[r*B/N, (r+1)*B/N)``), so N ranks on a global batch B take the same steps as one process on batch B: DDP averages
+the ranks' gradients, the mean over equal slices of the batch's mean loss. Rank 0 alone writes the W&B run and the
+store record. Without ``distributed=ddp`` nothing here runs and a run is one process, as always.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from optbench.errors import OptbenchError
+from optbench.tasks.base import Batch
+
+TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+MODES = ("none", "ddp")
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where this process stands: rank, world size, local rank (its GPU), and whether DDP is on."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    enabled: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+SINGLE = Context()
+
+
+def mode(cfg) -> str:
+    """The ``distributed`` group's name ("none" when the config has no such group)."""
+    node = cfg.get("distributed") if cfg is not None else None
+    return str(node.get("name", "none")) if node else "none"
+
+
+def check(cfg) -> None:
+    """Bad settings, before any work: an unknown mode, or ``ddp`` outside torchrun."""
+    name = mode(cfg)
+    if name not in MODES:
+        raise OptbenchError(f"distributed={name!r} is not a distributed mode; choose one of {', '.join(MODES)}.")
+    if name == "ddp":
+        missing = [k for k in TORCHRUN_ENV if k not in os.environ]
+        if missing:
+            raise OptbenchError(
+                f"distributed=ddp runs under torchrun, which sets {', '.join(missing)} for each process; launch it "
+                f"as `torchrun --nproc_per_node=2 -m optbench ... distributed=ddp` (or through the SLURM launcher "
+                f"with tasks_per_node), or drop distributed=ddp for a one-process run."
+            )
+
+
+def setup(cfg, device: torch.device) -> tuple[Context, torch.device]:
+    """Join the process group when ``distributed=ddp`` (gloo on CPU, nccl on CUDA, each rank on its local GPU);
+    (context, the device this rank trains on)."""
+    check(cfg)
+    if mode(cfg) != "ddp":
+        return SINGLE, device
+    rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        timeout = timedelta(seconds=float(cfg.distributed.get("timeout_s") or 600))
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timeout)
+    return Context(rank, world, local, enabled=True), device
+
+
+def teardown(ctx: Context) -> None:
+    if ctx.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap(model: nn.Module, ctx: Context, device: torch.device) -> nn.Module:
+    """The model DDP trains (the same parameters: optimizers are built on the plain model)."""
+    if not ctx.enabled:
+        return model
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def check_batch(rows: int, ctx: Context, what: str) -> None:
+    if ctx.enabled and rows % ctx.world_size:
+        raise OptbenchError(
+            f"{what}={rows} does not split evenly over {ctx.world_size} ranks: each rank trains on an equal slice "
+            f"of every global batch. Choose a batch size divisible by {ctx.world_size}."
+        )
+
+
+def shard(batch: Batch, ctx: Context) -> Batch:
+    """This rank's slice of a global batch: rows [r*B/N, (r+1)*B/N) of every tensor (batch-first), with its
+    share of the batch's throughput units."""
+    if not ctx.enabled:
+        return batch
+    rows = batch.tensors[0].shape[0]
+    per = rows // ctx.world_size
+    lo = ctx.rank * per
+    return Batch(tuple(t[lo : lo + per] for t in batch.tensors), batch.size * per // rows)
+
+
+def no_sync(model: nn.Module, last: bool):
+    """DDP's ``no_sync`` for the micro-batches before an optimizer step's last: their gradients accumulate locally
+    and the last backward averages the whole step's over the ranks once."""
+    if last or not isinstance(model, nn.parallel.DistributedDataParallel):
+        return contextlib.nullcontext()
+    return model.no_sync()
+
+
+def mean_over_ranks(value: torch.Tensor, ctx: Context) -> torch.Tensor:
+    """The mean of a scalar over the ranks (a NaN on any rank makes it NaN on every rank: all stop together)."""
+    if not ctx.enabled:
+        return value
+    out = value.detach().clone().float()
+    dist.all_reduce(out)
+    return out / ctx.world_size
+
+
+def sum_over_ranks(value: float, ctx: Context) -> float:
+    if not ctx.enabled:
+        return value
+    t = torch.tensor([float(value)], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t)
+    return float(t.item())
+
+
+def gather_over_ranks(value: float, ctx: Context) -> list[float]:
+    """Every rank's ``value``, in rank order (rank 0 records them: e.g. each rank's optimizer-state bytes)."""
+    if not ctx.enabled:
+        return [float(value)]
+    out: list = [None] * ctx.world_size
+    dist.all_gather_object(out, float(value))
+    return [float(v) for v in out]
+
+
+@contextlib.contextmanager
+def session(cfg, device: torch.device) -> Iterator[tuple[Context, torch.device]]:
+    """``setup`` ... ``teardown`` around one run."""
+    ctx, device = setup(cfg, device)
+    try:
+        yield ctx, device
+    finally:
+        teardown(ctx)

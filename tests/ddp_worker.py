@@ -1,0 +1,25 @@
+"""Run under torchrun by tests/test_distributed.py: the deterministic float64 task with distributed=ddp, once
+per (accumulate, batch size) given on the command line, each run's final weights kept in its record."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from optbench import runner
+from tests.conftest import compose_config
+from tests.det_task import config as det_config
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    for spec in sys.argv[2:]:
+        k, batch = (int(v) for v in spec.split("x"))
+        cfg = compose_config(
+            ["task=rosenbrock", "optimizer=adam", f"accumulate={k}", "save_model=true", "distributed=ddp"],
+            out / spec,
+        )
+        OmegaConf.set_struct(cfg, False)
+        cfg.task = det_config(batch)
+        runner.run(cfg)

@@ -1,0 +1,82 @@
+"""Data-parallel runs: each rank's slice of a batch, and N=2 gloo ranks on a global batch B taking the same steps
+as one process on batch B (with and without gradient accumulation), on the deterministic float64 task."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from optbench import distributed
+from optbench.errors import OptbenchError
+from optbench.tasks.base import Batch
+
+from .conftest import REPO
+from .det_task import config as det_config
+
+
+def test_each_rank_takes_its_equal_slice_of_the_global_batch():
+    x, y = torch.arange(24).reshape(12, 2), torch.arange(12)
+    batch = Batch((x, y), 12 * 5)  # e.g. 5 tokens a row
+    parts = [distributed.shard(batch, distributed.Context(r, 3, r, True)) for r in range(3)]
+    assert [p.size for p in parts] == [20, 20, 20]
+    torch.testing.assert_close(torch.cat([p.tensors[0] for p in parts]), x)
+    torch.testing.assert_close(parts[1].tensors[1], y[4:8])
+    assert distributed.shard(batch, distributed.SINGLE) is batch
+    with pytest.raises(OptbenchError, match="task.batch_size=10 does not split evenly over 4 ranks"):
+        distributed.check_batch(10, distributed.Context(0, 4, 0, True), "task.batch_size")
+
+
+def test_ddp_outside_torchrun_is_a_clear_error(monkeypatch):
+    for key in distributed.TORCHRUN_ENV:
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(OptbenchError, match="distributed=ddp runs under torchrun.*nproc_per_node"):
+        distributed.check(OmegaConf.create({"distributed": {"name": "ddp"}}))
+    with pytest.raises(OptbenchError, match="distributed='zero' is not a distributed mode; choose one of none, ddp"):
+        distributed.check(OmegaConf.create({"distributed": {"name": "zero"}}))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one_process(make_config, tmp_path, k: int, batch: int):
+    from optbench import runner
+
+    cfg = make_config("task=rosenbrock", "optimizer=adam", f"accumulate={k}", "save_model=true")
+    OmegaConf.set_struct(cfg, False)
+    cfg.task = det_config(batch)
+    cfg.store_dir = str(tmp_path / f"single{k}x{batch}")
+    summary = runner.run(cfg)
+    return torch.load(Path(summary["record_dir"]) / "model.pt", weights_only=True)
+
+
+def test_two_gloo_ranks_take_the_same_steps_as_one_process(make_config, tmp_path):
+    specs = ["1x24", "2x12"]  # plain, and 2 micro-batches per step (no_sync on the first)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
+           "--master_addr=127.0.0.1", f"--master_port={free_port()}", str(REPO / "tests" / "ddp_worker.py"),
+           str(tmp_path / "ddp"), *specs]  # fmt: skip
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for spec in specs:
+        k, batch = (int(v) for v in spec.split("x"))
+        records = list((tmp_path / "ddp" / spec / "store" / "runs").iterdir())
+        assert len(records) == 1  # rank 0 alone writes the record
+        summary = json.loads((records[0] / "summary.json").read_text())
+        assert summary["status"] == "finished" and summary["world_size"] == 2
+        assert (summary["global_batch_size"], summary["batch_size_per_rank"]) == (batch, batch // 2)
+        assert summary["steps"] == 2 * 96 // (batch * k)
+        ddp = torch.load(records[0] / "model.pt", weights_only=True)
+        single = one_process(make_config, tmp_path, k, batch)
+        for key in single:
+            torch.testing.assert_close(ddp[key], single[key], rtol=1e-12, atol=1e-13)
