@@ -56,6 +56,7 @@ def check(cfg) -> None:
     if name not in MODES:
         raise OptbenchError(f"distributed={name!r} is not a distributed mode; choose one of {', '.join(MODES)}.")
     if name == "ddp":
+        adopt_slurm_tasks()
         missing = [k for k in TORCHRUN_ENV if k not in os.environ]
         if missing:
             raise OptbenchError(
@@ -63,6 +64,20 @@ def check(cfg) -> None:
                 f"as `torchrun --nproc_per_node=2 -m optbench ... distributed=ddp` (or through the SLURM launcher "
                 f"with tasks_per_node), or drop distributed=ddp for a one-process run."
             )
+
+
+def adopt_slurm_tasks() -> None:
+    """In a SLURM job of several tasks (the submitit launcher with ``tasks_per_node`` / ``nodes``), the variables
+    torchrun would set, from the job's own (submitit's ``TorchDistributedEnvironment``: rank, world size, local
+    rank, the first node as the rendezvous; ``hydra/launcher=local_submitit`` runs the same path on one machine)."""
+    tasks = max(int(os.environ.get(k, "1") or 1) for k in ("SLURM_NTASKS", "SUBMITIT_LOCAL_NTASKS"))
+    if "RANK" in os.environ or tasks < 2:
+        return
+    try:
+        from submitit.helpers import TorchDistributedEnvironment
+    except ImportError:  # not a submitit job: torchrun's variables are asked for below
+        return
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
 
 
 def setup(cfg, device: torch.device) -> tuple[Context, torch.device]:

@@ -237,7 +237,14 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         wandb_run.finish({**summary, "status": "interrupted"})
         raise
     except Exception as exc:  # noqa: BLE001 - any failure is recorded, then the sweep goes on
-        summary.update(status="failed", reason=f"{type(exc).__name__}: {exc}".splitlines()[0])
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if ctx.enabled:  # a rank lost (its peers' collectives fail) or failing: no rank records a partial run
+            wandb_run.finish({**summary, "status": "failed"})
+            raise OptbenchError(
+                f"rank {ctx.rank} of {ctx.world_size} stopped training ({reason[:300]}); a data-parallel run "
+                f"that loses a rank records nothing, and rerunning the command redoes it."
+            ) from exc
+        summary.update(status="failed", reason=reason)
         log.error("Run %s failed: %s", rid, summary["reason"])
     summary.update(memory_record(model, optimizer, device))
     summary["end_time"] = _now()

@@ -15,11 +15,13 @@ from tests.det_task import config as det_config
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     for spec in sys.argv[2:]:
-        k, batch = (int(v) for v in spec.split("x"))
+        nan_rank = spec.split("nan")[1] if "nan" in spec else None  # e.g. 1x24nan1: rank 1's loss turns NaN
+        k, batch = (int(v) for v in spec.split("nan")[0].split("x"))
         cfg = compose_config(
             ["task=rosenbrock", "optimizer=adam", f"accumulate={k}", "save_model=true", "distributed=ddp"],
             out / spec,
         )
         OmegaConf.set_struct(cfg, False)
         cfg.task = det_config(batch)
+        cfg.task.nan_on_rank = None if nan_rank is None else int(nan_rank)
         runner.run(cfg)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
@@ -34,7 +36,12 @@ class DeterministicRegression(Task):
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         x, y = batch.tensors
-        return ((model(x) - y) ** 2).mean()
+        loss = ((model(x) - y) ** 2).mean()
+        self.calls = getattr(self, "calls", 0) + 1
+        nan_rank = self.cfg.get("nan_on_rank")  # fault injection: this rank's loss turns NaN at its 3rd batch
+        if nan_rank is not None and os.environ.get("RANK") == str(nan_rank) and self.calls >= 3:
+            return loss * float("nan")
+        return loss
 
     def evaluate(self, model: nn.Module, final: bool = False) -> dict:
         with torch.no_grad():

@@ -61,14 +61,17 @@ def one_process(make_config, tmp_path, k: int, batch: int):
 
 
 def test_two_gloo_ranks_take_the_same_steps_as_one_process(make_config, tmp_path):
-    specs = ["1x24", "2x12"]  # plain, and 2 micro-batches per step (no_sync on the first)
+    specs = ["1x24", "2x12", "1x24nan1"]  # plain, 2 micro-batches a step (no_sync on the first), rank 1 NaN
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
            "--master_addr=127.0.0.1", f"--master_port={free_port()}", str(REPO / "tests" / "ddp_worker.py"),
            str(tmp_path / "ddp"), *specs]  # fmt: skip
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    for spec in specs:
+    (diverged,) = (tmp_path / "ddp" / "1x24nan1" / "store" / "runs").iterdir()
+    summary = json.loads((diverged / "summary.json").read_text())  # rank 1's NaN stopped both ranks at its step
+    assert summary["status"] == "diverged" and summary["diverged_step"] == 3 and summary["world_size"] == 2
+    for spec in specs[:2]:
         k, batch = (int(v) for v in spec.split("x"))
         records = list((tmp_path / "ddp" / spec / "store" / "runs").iterdir())
         assert len(records) == 1  # rank 0 alone writes the record
@@ -80,3 +83,57 @@ def test_two_gloo_ranks_take_the_same_steps_as_one_process(make_config, tmp_path
         single = one_process(make_config, tmp_path, k, batch)
         for key in single:
             torch.testing.assert_close(ddp[key], single[key], rtol=1e-12, atol=1e-13)
+
+
+def test_the_slurm_launchers_tasks_become_ranks(tmp_path, idx_dir):
+    """hydra/launcher=local_submitit with tasks_per_node=2 runs SLURM's code path here: the job's 2 tasks join
+    one process group and write one record of world size 2."""
+    cmd = [sys.executable, "-m", "optbench", "-m", "hydra/launcher=local_submitit", "hydra.launcher.tasks_per_node=2",
+           f"task.data_dir={idx_dir}", "optimizer=adamw", "distributed=ddp", "task.max_steps=4", "logger=none",
+           f"store_dir={tmp_path / 'store'}", "threads=1", "memory_probe_steps=[]"]  # fmt: skip
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (record,) = (tmp_path / "store" / "runs").iterdir()
+    summary = json.loads((record / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["world_size"] == 2 and summary["batch_size_per_rank"] == 64
+
+
+def test_kill_9_of_one_rank_stops_the_others_and_leaves_nothing_in_the_store(tmp_path, idx_dir):
+    import signal
+    import time
+
+    store = tmp_path / "store"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
+           "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "optbench", f"task.data_dir={idx_dir}",
+           "task.epochs=100000", "distributed=ddp", "logger=none", f"store_dir={store}", "threads=1"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        rank1 = None
+        deadline = time.time() + 120
+        while rank1 is None and time.time() < deadline:
+            time.sleep(0.5)
+            rank1 = next((pid for pid in children(proc.pid) if b"RANK=1\0" in environ(pid)), None)
+        assert rank1 is not None, "rank 1 never started"
+        time.sleep(8)  # into training
+        os.kill(rank1, signal.SIGKILL)
+        rc = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc != 0
+    assert not (store / "runs").exists() or not any((store / "runs").iterdir())
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def environ(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return b""
