@@ -96,6 +96,11 @@ def setup(cfg, device: torch.device) -> tuple[Context, torch.device]:
     return Context(rank, world, local, enabled=True), device
 
 
+def shards_state(cfg, ctx: Context) -> bool:
+    """``distributed.shard_optimizer_state`` in a data-parallel run (ZeRO-1); one process has nothing to shard."""
+    return ctx.enabled and bool((cfg.get("distributed") or {}).get("shard_optimizer_state", False))
+
+
 def teardown(ctx: Context) -> None:
     if ctx.enabled and dist.is_initialized():
         dist.destroy_process_group()

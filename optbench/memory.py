@@ -48,8 +48,9 @@ def inner_optimizers(optimizer: Optimizer) -> list[Optimizer]:
         if any(opt is o for o in out):
             continue
         out.append(opt)
-        inner = getattr(opt, "optimizer", None)
-        todo += [inner] if isinstance(inner, Optimizer) else []
+        for attr in ("optimizer", "optim"):  # a wrapper's base (Lookahead), ZeRO's local optimizer
+            inner = getattr(opt, attr, None)
+            todo += [inner] if isinstance(inner, Optimizer) else []
         todo += [o for o in getattr(opt, "parts", ()) if isinstance(o, Optimizer)]
     return out
 
@@ -85,8 +86,8 @@ def analytic_state_bytes(optimizer: Optimizer) -> int | None:
     what a wrapper (Lookahead) declares for itself. None (unknown) when some part declares no rule."""
     total = 0
     for opt in inner_optimizers(optimizer):
-        if getattr(opt, "parts", None):  # a hybrid: its parts hold the state
-            continue
+        if getattr(opt, "parts", None) or isinstance(getattr(opt, "optim", None), Optimizer):
+            continue  # a hybrid's parts, or ZeRO's local optimizer (this rank's share), hold the state
         rule = state_rule(opt)
         if rule is None:
             return None

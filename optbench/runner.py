@@ -118,9 +118,12 @@ def declares(optimizer: torch.optim.Optimizer, capability: str) -> bool:
     return any(getattr(optimizer_about(o), capability) for o in inner_optimizers(optimizer))
 
 
-def build_run_optimizer(cfg: DictConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """The configured optimizer over ``model``, inside its wrapper (``wrapper=lookahead``) when one is set."""
-    optimizer = build_optimizer(cfg.optimizer, model)
+def build_run_optimizer(
+    cfg: DictConfig, model: torch.nn.Module, ctx: distributed.Context = distributed.SINGLE
+) -> torch.optim.Optimizer:
+    """The configured optimizer over ``model``, inside its wrapper (``wrapper=lookahead``) when one is set, its
+    state sharded over the ranks with ``distributed.shard_optimizer_state``."""
+    optimizer = build_optimizer(cfg.optimizer, model, shard_state=distributed.shards_state(cfg, ctx))
     return wrap_optimizer(cfg.wrapper, optimizer) if cfg.get("wrapper") else optimizer
 
 
@@ -176,7 +179,7 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         )
     precision = resolve_precision(cfg.get("precision", "fp32"))
     model = precision.prepare_model(task.build_model().to(device))
-    optimizer = build_run_optimizer(cfg, model)  # on the plain model: its parameter names and shapes
+    optimizer = build_run_optimizer(cfg, model, ctx)  # on the plain model: its parameter names and shapes
     setup_s = prepare_optimizer(optimizer, cfg, model)
     trained = distributed.wrap(model, ctx, device)
     self_scheduled = has_own_schedule(optimizer)
@@ -247,6 +250,11 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         summary.update(status="failed", reason=reason)
         log.error("Run %s failed: %s", rid, summary["reason"])
     summary.update(memory_record(model, optimizer, device))
+    if ctx.enabled:  # each rank's optimizer state, measured and analytic (its share under ZeRO-1)
+        summary["state_sharded"] = distributed.shards_state(cfg, ctx)
+        for key in ("state_bytes", "state_bytes_analytic"):
+            value = summary[key]
+            summary[f"{key}_per_rank"] = distributed.gather_over_ranks(-1 if value is None else value, ctx)
     summary["end_time"] = _now()
     if not ctx.is_main:  # rank 0 writes the record and the W&B run
         return summary

@@ -57,11 +57,12 @@ def one_process(make_config, tmp_path, k: int, batch: int):
     cfg.task = det_config(batch)
     cfg.store_dir = str(tmp_path / f"single{k}x{batch}")
     summary = runner.run(cfg)
-    return torch.load(Path(summary["record_dir"]) / "model.pt", weights_only=True)
+    return torch.load(Path(summary["record_dir"]) / "model.pt", weights_only=True), summary["state_bytes"]
 
 
 def test_two_gloo_ranks_take_the_same_steps_as_one_process(make_config, tmp_path):
-    specs = ["1x24", "2x12", "1x24nan1"]  # plain, 2 micro-batches a step (no_sync on the first), rank 1 NaN
+    # plain, 2 micro-batches a step (no_sync on the first), the state sharded (ZeRO-1), rank 1's loss NaN
+    specs = ["1x24", "2x12", "1x24zero", "1x24nan1"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
            "--master_addr=127.0.0.1", f"--master_port={free_port()}", str(REPO / "tests" / "ddp_worker.py"),
@@ -71,8 +72,8 @@ def test_two_gloo_ranks_take_the_same_steps_as_one_process(make_config, tmp_path
     (diverged,) = (tmp_path / "ddp" / "1x24nan1" / "store" / "runs").iterdir()
     summary = json.loads((diverged / "summary.json").read_text())  # rank 1's NaN stopped both ranks at its step
     assert summary["status"] == "diverged" and summary["diverged_step"] == 3 and summary["world_size"] == 2
-    for spec in specs[:2]:
-        k, batch = (int(v) for v in spec.split("x"))
+    for spec in specs[:3]:
+        k, batch = (int(v) for v in spec.removesuffix("zero").split("x"))
         records = list((tmp_path / "ddp" / spec / "store" / "runs").iterdir())
         assert len(records) == 1  # rank 0 alone writes the record
         summary = json.loads((records[0] / "summary.json").read_text())
@@ -80,9 +81,15 @@ def test_two_gloo_ranks_take_the_same_steps_as_one_process(make_config, tmp_path
         assert (summary["global_batch_size"], summary["batch_size_per_rank"]) == (batch, batch // 2)
         assert summary["steps"] == 2 * 96 // (batch * k)
         ddp = torch.load(records[0] / "model.pt", weights_only=True)
-        single = one_process(make_config, tmp_path, k, batch)
+        single, state = one_process(make_config, tmp_path, k, batch)
         for key in single:
             torch.testing.assert_close(ddp[key], single[key], rtol=1e-12, atol=1e-13)
+        measured, analytic = summary["state_bytes_per_rank"], summary["state_bytes_analytic_per_rank"]
+        assert measured == analytic  # each rank's measured state is the analytic rule over the parameters it holds
+        if spec.endswith("zero"):  # each rank holds its partition's share: together, one process's state
+            assert summary["state_sharded"] and sum(measured) == state and 0 < min(measured) < state
+        else:  # plain DDP: every rank holds the whole state
+            assert not summary["state_sharded"] and measured == [state, state]
 
 
 def test_the_slurm_launchers_tasks_become_ranks(tmp_path, idx_dir):
@@ -137,3 +144,16 @@ def environ(pid: int) -> bytes:
         return Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
         return b""
+
+
+@pytest.mark.parametrize(
+    ("name", "why"), [("muon", "built from the whole model"), ("schedulefree_adamw", "train\\(\\)/eval\\(\\)")]
+)
+def test_optimizers_zero_cannot_shard_say_why_before_any_work(name, why):
+    from optbench.optim.factory import build_optimizer, load_optimizer_config
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    with pytest.raises(
+        OptbenchError, match=f"'{name}' cannot run with distributed.shard_optimizer_state=true: .*{why}"
+    ):
+        build_optimizer(load_optimizer_config(name), model, shard_state=True)

@@ -161,9 +161,13 @@ def optimizer_about(optimizer: torch.optim.Optimizer) -> About:
     return getattr(optimizer, "optbench_about", None) or About()
 
 
-def build_optimizer(cfg: DictConfig | dict, params: nn.Module | Iterable[torch.Tensor]) -> torch.optim.Optimizer:
+def build_optimizer(
+    cfg: DictConfig | dict, params: nn.Module | Iterable[torch.Tensor], shard_state: bool = False
+) -> torch.optim.Optimizer:
     """Validate ``cfg`` and construct the optimizer over ``params``: a model's parameters, or the model itself
-    (optimizers that partition parameters by name or role, ``about.params: model``, need it)."""
+    (optimizers that partition parameters by name or role, ``about.params: model``, need it). ``shard_state``:
+    inside ``ZeroRedundancyOptimizer`` (ZeRO-1: each rank keeps the state of its share of the parameters; the
+    process group must be up)."""
     validate_optimizer_config(cfg)
     c = _container(cfg)
     about = read_about(c)
@@ -189,8 +193,17 @@ def build_optimizer(cfg: DictConfig | dict, params: nn.Module | Iterable[torch.T
     moved_decay = kwargs.get("weight_decay", 0.0) if mode is not None and mode != native else 0.0
     if moved_decay:
         kwargs["weight_decay"] = 0.0
+    if shard_state:
+        check_shardable(str(c.get("name")), cls, about)
     try:
-        optimizer = cls(model if about.params == "model" else params, **kwargs)
+        if shard_state:
+            from torch.distributed.optim import ZeroRedundancyOptimizer
+
+            outer: torch.optim.Optimizer = ZeroRedundancyOptimizer(params, optimizer_class=cls, **kwargs)
+            outer.optbench_about = about  # type: ignore[attr-defined]
+            optimizer = outer.optim  # type: ignore[attr-defined]  # this rank's: variants and declarations go on it
+        else:
+            optimizer = outer = cls(model if about.params == "model" else params, **kwargs)
     except (TypeError, ValueError) as exc:
         raise OptbenchError(
             f"optimizer '{c.get('name')}' ({target}) rejected its configuration: {exc}. "
@@ -201,7 +214,24 @@ def build_optimizer(cfg: DictConfig | dict, params: nn.Module | Iterable[torch.T
     if moved_decay:
         variants.add_weight_decay(optimizer, str(mode), moved_decay)
     optimizer.optbench_about = about
-    return optimizer
+    return outer
+
+
+def check_shardable(name: str, cls: type, about) -> None:
+    """Optimizers ZeRO-1 cannot shard: those built from the whole model (Muon's hybrid routes parameters by role),
+    and those that evaluate other weights than they step (Schedule-Free's train()/eval() would switch only this
+    rank's share)."""
+    why = None
+    if about.params == "model":
+        why = "it is built from the whole model (it routes parameters by name and role)"
+    elif callable(getattr(cls, "eval", None)) and callable(getattr(cls, "train", None)):
+        why = "it evaluates other weights than it steps (train()/eval()), and each rank would switch only its share"
+    if why:
+        raise OptbenchError(
+            f"optimizer '{name}' cannot run with distributed.shard_optimizer_state=true: {why}. Run it without "
+            f"sharding (plain DDP), or shard another optimizer (any one built from a parameter list: Adam, AdamW, "
+            f"Adafactor, SOAP, Lion, ...)."
+        )
 
 
 def validate_wrapper(cfg: DictConfig | dict) -> type:
