@@ -57,6 +57,7 @@ def memory(cfg: DictConfig, out: Path) -> list[Path]:
     CSV of every number."""
     from optbench.report.figures import memory_split
     from optbench.report.memory_table import memory_display, memory_table, model_caption
+    from optbench.report.per_rank import RANKS, per_rank, per_rank_display
     from optbench.report.style import save
     from optbench.report.tables import write_table
 
@@ -70,6 +71,15 @@ def memory(cfg: DictConfig, out: Path) -> list[Path]:
         print(f"\n{caption}\n" + shown.to_markdown(index=False))
         paths += write_table(shown, out, f"memory_{model}", csv=rows, caption=caption)
         paths += save(memory_split(rows, caption), out, f"memory_{model}")
+        if model in (cfg.report.get("per_rank_models") or []):
+            ranked = per_rank(rows, ranks=tuple(cfg.report.get("ranks") or RANKS))
+            paths += write_table(
+                per_rank_display(ranked),
+                out,
+                f"per_rank_{model}",
+                csv=ranked,
+                caption=f"{caption}, per rank over N data-parallel ranks (DDP, ZeRO-1, ZeRO-2, FSDP / ZeRO-3)",
+            )
     table.to_csv(out / "memory.csv", index=False)
     return [*paths, out / "memory.csv"]
 

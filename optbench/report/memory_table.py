@@ -108,6 +108,7 @@ def _project(zoos: dict, names: list[str], precisions: list[str], left_out: dict
                     **{f"{c}_bytes": m.at_peak[c] for c in CATEGORIES},
                     "peak_bytes": m.peak,
                     "step_transient_bytes": m.step_transient,
+                    "resident_params_bytes": param_bytes,
                     "resident_state_bytes": m.resident["state"],
                     "analytic_state_bytes": analytic.get(opt_name),
                     "state_per_param_bytes": m.resident["state"] / param_bytes if param_bytes else float("nan"),

@@ -1,0 +1,33 @@
+"""Memory per rank: what each sharding strategy divides over N ranks, on a hand-made projected step."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from optbench.report.per_rank import per_rank
+
+
+def step(activations: int) -> pd.DataFrame:
+    """One projected step: params 100 B, state 200 B, no gradients at the peak (it is in the forward pass)."""
+    row = {"model": "m", "precision": "fp32", "optimizer": "adam", "params_bytes": 100, "grads_bytes": 0,
+           "state_bytes": 200, "step_temporaries_bytes": 0, "activations_bytes": activations,
+           "temporaries_bytes": 0, "peak_bytes": 300 + activations, "resident_params_bytes": 100,
+           "resident_state_bytes": 200, "step_transient_bytes": 50}  # fmt: skip
+    return pd.DataFrame([row])
+
+
+def test_each_strategy_divides_its_categories_and_the_peak_follows():
+    rows = per_rank(step(1000), ranks=(1, 8)).set_index(["strategy", "ranks"])
+    assert (rows.loc[("ddp", 8), ["params_bytes", "state_bytes", "peak_bytes"]] == [100, 200, 1300]).all()
+    assert rows.loc[("zero1", 8), "state_bytes"] == 25 and rows.loc[("zero1", 8), "params_bytes"] == 100
+    assert rows.loc[("fsdp", 8), ["params_bytes", "state_bytes"]].tolist() == [12, 25]
+    assert rows.loc[("fsdp", 8), "peak_bytes"] == 1037  # 12.5 + 25 + the activations, which no strategy divides
+    for strategy in ("ddp", "zero1", "zero2", "fsdp"):  # one rank: nothing to shard
+        assert rows.loc[(strategy, 1), "peak_bytes"] == 1300
+
+
+def test_with_few_activations_the_optimizer_step_sets_the_peak():
+    rows = per_rank(step(10), ranks=(2,)).set_index("strategy")
+    # during the step: params 100 + their gradients 100 + state and the step's 50 B of temporaries
+    assert rows.loc["ddp", "peak_bytes"] == 450 and rows.loc["zero1", "peak_bytes"] == 350
+    assert rows.loc["zero2", "peak_bytes"] == 300 and rows.loc["fsdp", "peak_bytes"] == 250
