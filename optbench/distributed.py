@@ -106,9 +106,21 @@ def teardown(ctx: Context) -> None:
         dist.destroy_process_group()
 
 
-def wrap(model: nn.Module, ctx: Context, device: torch.device) -> nn.Module:
-    """The model DDP trains (the same parameters: optimizers are built on the plain model)."""
+def fully_shards(cfg, ctx: Context) -> bool:
+    """``distributed.fully_shard`` in a data-parallel run (FSDP2)."""
+    return ctx.enabled and bool((cfg.get("distributed") or {}).get("fully_shard", False))
+
+
+def wrap(model: nn.Module, ctx: Context, device: torch.device, cfg=None) -> nn.Module:
+    """The model the ranks train, before the optimizer is built on ``model``: DDP around it (the same
+    parameters), or with ``distributed.fully_shard`` FSDP2's ``fully_shard`` applied to it in place (its
+    parameters become this rank's shards, DTensors; the whole model is one unit, all-gathered for each pass)."""
     if not ctx.enabled:
+        return model
+    if fully_shards(cfg, ctx):
+        from torch.distributed.fsdp import fully_shard
+
+        fully_shard(model)
         return model
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
@@ -116,6 +128,22 @@ def wrap(model: nn.Module, ctx: Context, device: torch.device) -> nn.Module:
 
 def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def reshard(model: nn.Module) -> None:
+    """FSDP2 leaves the root module's parameters gathered after a pass; free them back to this rank's shards."""
+    switch = getattr(model, "reshard", None)
+    if callable(switch):
+        switch()
+
+
+def full_state_dict(model: nn.Module, ctx: Context) -> dict:
+    """The whole model's weights (every rank takes part: under FSDP they are gathered from the shards)."""
+    if not ctx.enabled or isinstance(model, nn.parallel.DistributedDataParallel):
+        return unwrap(model).state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
 
 def check_batch(rows: int, ctx: Context, what: str) -> None:
@@ -138,11 +166,23 @@ def shard(batch: Batch, ctx: Context) -> Batch:
 
 
 def no_sync(model: nn.Module, last: bool):
-    """DDP's ``no_sync`` for the micro-batches before an optimizer step's last: their gradients accumulate locally
-    and the last backward averages the whole step's over the ranks once."""
-    if last or not isinstance(model, nn.parallel.DistributedDataParallel):
-        return contextlib.nullcontext()
-    return model.no_sync()
+    """DDP's ``no_sync`` (FSDP2's ``set_requires_gradient_sync(False)``) for the micro-batches before an optimizer
+    step's last: their gradients accumulate locally and the last backward averages the step's over the ranks."""
+    if isinstance(model, nn.parallel.DistributedDataParallel) and not last:
+        return model.no_sync()
+    switch = getattr(model, "set_requires_gradient_sync", None)
+    if callable(switch):
+        return _gradient_sync(switch, on=last)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _gradient_sync(switch, on: bool) -> Iterator[None]:
+    switch(on)
+    try:
+        yield
+    finally:
+        switch(True)
 
 
 def mean_over_ranks(value: torch.Tensor, ctx: Context) -> torch.Tensor:

@@ -17,8 +17,14 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 
+def local_shard(t: Tensor) -> Tensor:
+    """What this process holds of a tensor: a sharded parameter's (FSDP's DTensor) local shard, else itself."""
+    return t.to_local() if callable(getattr(t, "to_local", None)) else t
+
+
 def _nbytes(t: Tensor) -> int:
-    return t.numel() * t.element_size()
+    local = local_shard(t)
+    return local.numel() * local.element_size()
 
 
 def _tensor_bytes(value: Any, seen: set) -> int:
@@ -93,7 +99,7 @@ def analytic_state_bytes(optimizer: Optimizer) -> int | None:
             return None
         for group in opt.param_groups:
             for p in group["params"]:
-                total += rule(p, group)
+                total += rule(local_shard(p), group)
     return total
 
 

@@ -179,9 +179,9 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         )
     precision = resolve_precision(cfg.get("precision", "fp32"))
     model = precision.prepare_model(task.build_model().to(device))
-    optimizer = build_run_optimizer(cfg, model, ctx)  # on the plain model: its parameter names and shapes
+    trained = distributed.wrap(model, ctx, device, cfg)  # DDP around it, or FSDP's shards in place
+    optimizer = build_run_optimizer(cfg, model, ctx)  # on the model itself: its parameter names and shapes
     setup_s = prepare_optimizer(optimizer, cfg, model)
-    trained = distributed.wrap(model, ctx, device)
     self_scheduled = has_own_schedule(optimizer)
     scheduler = None if self_scheduled else build_scheduler(cfg.schedule, optimizer, steps)
 
@@ -249,19 +249,22 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
             ) from exc
         summary.update(status="failed", reason=reason)
         log.error("Run %s failed: %s", rid, summary["reason"])
+    distributed.reshard(trained)  # FSDP keeps its root's parameters gathered after a pass: back to the shards
     summary.update(memory_record(model, optimizer, device))
-    if ctx.enabled:  # each rank's optimizer state, measured and analytic (its share under ZeRO-1)
-        summary["state_sharded"] = distributed.shards_state(cfg, ctx)
-        for key in ("state_bytes", "state_bytes_analytic"):
+    if ctx.enabled:  # each rank's optimizer state, measured and analytic (its share under ZeRO-1 or FSDP)
+        summary["state_sharded"] = distributed.shards_state(cfg, ctx) or distributed.fully_shards(cfg, ctx)
+        summary["params_sharded"] = distributed.fully_shards(cfg, ctx)
+        for key in ("state_bytes", "state_bytes_analytic", "param_bytes"):
             value = summary[key]
             summary[f"{key}_per_rank"] = distributed.gather_over_ranks(-1 if value is None else value, ctx)
     summary["end_time"] = _now()
+    weights = distributed.full_state_dict(trained, ctx) if cfg.get("save_model") else None  # every rank gathers
     if not ctx.is_main:  # rank 0 writes the record and the W&B run
         return summary
     files = {}
-    if cfg.get("save_model"):
+    if weights is not None:
         buffer = io.BytesIO()
-        torch.save(model.state_dict(), buffer)  # load with torch.load(..., weights_only=True)
+        torch.save(weights, buffer)  # load with torch.load(..., weights_only=True)
         files["model.pt"] = buffer.getvalue()
     try:
         store.commit(rid, config, metrics, summary, files)

@@ -62,7 +62,7 @@ def one_process(make_config, tmp_path, k: int, batch: int):
 
 def test_two_gloo_ranks_take_the_same_steps_as_one_process(make_config, tmp_path):
     # plain, 2 micro-batches a step (no_sync on the first), the state sharded (ZeRO-1), rank 1's loss NaN
-    specs = ["1x24", "2x12", "1x24zero", "1x24nan1"]
+    specs = ["1x24", "2x12", "1x24zero", "2x12fsdp", "1x24nan1"]  # and FSDP2 with accumulation
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
            "--master_addr=127.0.0.1", f"--master_port={free_port()}", str(REPO / "tests" / "ddp_worker.py"),
@@ -72,8 +72,8 @@ def test_two_gloo_ranks_take_the_same_steps_as_one_process(make_config, tmp_path
     (diverged,) = (tmp_path / "ddp" / "1x24nan1" / "store" / "runs").iterdir()
     summary = json.loads((diverged / "summary.json").read_text())  # rank 1's NaN stopped both ranks at its step
     assert summary["status"] == "diverged" and summary["diverged_step"] == 3 and summary["world_size"] == 2
-    for spec in specs[:3]:
-        k, batch = (int(v) for v in spec.removesuffix("zero").split("x"))
+    for spec in specs[:4]:
+        k, batch = (int(v) for v in spec.removesuffix("zero").removesuffix("fsdp").split("x"))
         records = list((tmp_path / "ddp" / spec / "store" / "runs").iterdir())
         assert len(records) == 1  # rank 0 alone writes the record
         summary = json.loads((records[0] / "summary.json").read_text())
@@ -86,7 +86,11 @@ def test_two_gloo_ranks_take_the_same_steps_as_one_process(make_config, tmp_path
             torch.testing.assert_close(ddp[key], single[key], rtol=1e-12, atol=1e-13)
         measured, analytic = summary["state_bytes_per_rank"], summary["state_bytes_analytic_per_rank"]
         assert measured == analytic  # each rank's measured state is the analytic rule over the parameters it holds
-        if spec.endswith("zero"):  # each rank holds its partition's share: together, one process's state
+        if spec.endswith("fsdp"):  # every tensor split over the ranks: each holds about half of each
+            assert summary["state_sharded"] and summary["params_sharded"] and max(measured) < state
+            params = summary["param_bytes_per_rank"]  # the 65 float64 parameters, split by rows
+            assert sum(params) == 65 * 8 and max(params) < 65 * 8
+        elif spec.endswith("zero"):  # each rank holds its partition's share: together, one process's state
             assert summary["state_sharded"] and sum(measured) == state and 0 < min(measured) < state
             largest = 2 * 48 * 8 + 8  # Adam's two float64 slots (and its step) for the 6 x 8 weight
             assert all(abs(m - state / 2) <= largest for m in measured)  # the even share the projection uses
