@@ -96,6 +96,26 @@ def setup(cfg, device: torch.device) -> tuple[Context, torch.device]:
     return Context(rank, world, local, enabled=True), device
 
 
+def check_optimizer(cfg, ctx: Context) -> None:
+    """Before any work: an optimizer that cannot train under this run's strategy (second derivatives under DDP;
+    what ``about.not_sharded`` declares; see ``optim.factory.check_shardable``)."""
+    if not ctx.enabled:
+        return
+    from optbench.optim.about import read_about
+    from optbench.optim.factory import check_shardable, optimizer_class
+    from optbench.values import plain_dict
+
+    opt = plain_dict(cfg.optimizer, resolve=True)
+    about = read_about(opt)
+    if about.create_graph:
+        raise OptbenchError(
+            f"optimizer '{about.name}' cannot run with distributed=ddp: its step needs second derivatives "
+            f"(backward(create_graph=True)), which DistributedDataParallel's gradient hooks do not support."
+        )
+    if fully_shards(cfg, ctx):
+        check_shardable(about.name, optimizer_class(opt.get("_target_"), about), about, "fsdp")
+
+
 def shards_state(cfg, ctx: Context) -> bool:
     """``distributed.shard_optimizer_state`` in a data-parallel run (ZeRO-1); one process has nothing to shard."""
     return ctx.enabled and bool((cfg.get("distributed") or {}).get("shard_optimizer_state", False))

@@ -179,6 +179,7 @@ def run(cfg: DictConfig, output_dir: str | None = None) -> dict[str, Any]:
         )
     precision = resolve_precision(cfg.get("precision", "fp32"))
     model = precision.prepare_model(task.build_model().to(device))
+    distributed.check_optimizer(cfg, ctx)
     trained = distributed.wrap(model, ctx, device, cfg)  # DDP around it, or FSDP's shards in place
     optimizer = build_run_optimizer(cfg, model, ctx)  # on the model itself: its parameter names and shapes
     setup_s = prepare_optimizer(optimizer, cfg, model)

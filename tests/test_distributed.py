@@ -153,7 +153,12 @@ def environ(pid: int) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("name", "why"), [("muon", "built from the whole model"), ("schedulefree_adamw", "train\\(\\)/eval\\(\\)")]
+    ("name", "why"),
+    [
+        ("muon", "built from the whole model"),
+        ("schedulefree_adamw", "train\\(\\)/eval\\(\\)"),
+        ("prodigy", "sums over every parameter"),  # its about.not_sharded
+    ],
 )
 def test_optimizers_zero_cannot_shard_say_why_before_any_work(name, why):
     from optbench.optim.factory import build_optimizer, load_optimizer_config
@@ -163,3 +168,18 @@ def test_optimizers_zero_cannot_shard_say_why_before_any_work(name, why):
         OptbenchError, match=f"'{name}' cannot run with distributed.shard_optimizer_state=true: .*{why}"
     ):
         build_optimizer(load_optimizer_config(name), model, shard_state=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["optimizer=soap", "distributed.fully_shard=true"], "'soap' cannot run with distributed.fully_shard=true"),
+        (["optimizer=muon", "distributed.fully_shard=true"], "'muon' cannot run with .*whole model"),
+        (["optimizer=sophia"], "'sophia' cannot run with distributed=ddp: .*second derivatives"),
+    ],
+)
+def test_a_strategy_an_optimizer_cannot_take_is_refused_before_training(make_config, args, message):
+    cfg = make_config("distributed=ddp", *args)
+    with pytest.raises(OptbenchError, match=message):
+        distributed.check_optimizer(cfg, distributed.Context(0, 2, 0, True))
+    distributed.check_optimizer(make_config("distributed=ddp", "optimizer=adamw"), distributed.Context(0, 2, 0, True))

@@ -13,6 +13,7 @@
       compiles: false                    # its first step compiles kernels (kept out of training time)
       devices: [cpu, cuda]               # where it runs
       weight_decay: decoupled            # what its own ``weight_decay`` does: decoupled | l2 | null (none)
+      not_sharded: {fsdp: why}           # data-parallel strategies it cannot run under (zero1, fsdp), and why
 
 Everything is optional; an optimizer that declares nothing is a plain ``torch.optim.Optimizer`` over the
 parameters with an unknown analytic state count. Classes may declare the same names as class attributes
@@ -28,6 +29,7 @@ from typing import Any
 from optbench.errors import OptbenchError
 
 PARAMS_KINDS = ("parameters", "model")
+SHARDING = ("zero1", "fsdp")  # distributed.shard_optimizer_state, distributed.fully_shard
 WEIGHT_DECAY_MODES = ("decoupled", "l2")
 EXTRAS = {"zoo": "pytorch-optimizer", "lowbit": "torchao"}  # optbench extra -> the package it installs
 
@@ -48,6 +50,7 @@ class About:
     devices: tuple[str, ...] = ("cpu", "cuda")
     weight_decay: str | None = None
     notes: str | None = None
+    not_sharded: Mapping[str, str] | None = None
 
     def install_hint(self) -> str:
         if not self.extra:
@@ -78,6 +81,11 @@ def read_about(cfg: Mapping[str, Any]) -> About:
         raise OptbenchError(
             f"optimizer '{name}': about.weight_decay={block['weight_decay']!r} is not valid; use decoupled, l2 or "
             f"null (the optimizer has no weight decay of its own)."
+        )
+    bad = sorted(set(block.get("not_sharded") or {}) - set(SHARDING))
+    if bad:
+        raise OptbenchError(
+            f"optimizer '{name}': about.not_sharded names {bad[0]!r}; the strategies are {', '.join(SHARDING)}."
         )
     if "devices" in block:
         block["devices"] = tuple(block["devices"])

@@ -194,7 +194,7 @@ def build_optimizer(
     if moved_decay:
         kwargs["weight_decay"] = 0.0
     if shard_state:
-        check_shardable(str(c.get("name")), cls, about)
+        check_shardable(str(c.get("name")), cls, about, "zero1")
     try:
         if shard_state:
             from torch.distributed.optim import ZeroRedundancyOptimizer
@@ -217,20 +217,21 @@ def build_optimizer(
     return outer
 
 
-def check_shardable(name: str, cls: type, about) -> None:
-    """Optimizers ZeRO-1 cannot shard: those built from the whole model (Muon's hybrid routes parameters by role),
-    and those that evaluate other weights than they step (Schedule-Free's train()/eval() would switch only this
-    rank's share)."""
-    why = None
+def check_shardable(name: str, cls: type, about, strategy: str = "zero1") -> None:
+    """Before any work: optimizers that cannot run with their state (``zero1``) or their parameters too (``fsdp``)
+    sharded over the ranks. The rules: one built from the whole model (it routes parameters by name and role);
+    under ZeRO-1, one that evaluates other weights than it steps (train()/eval() would switch a rank's share
+    only); and what its YAML declares under ``about.not_sharded`` (scripts/sharding_support.py finds them)."""
+    option = {"zero1": "distributed.shard_optimizer_state=true", "fsdp": "distributed.fully_shard=true"}[strategy]
+    why = (about.not_sharded or {}).get(strategy)
     if about.params == "model":
         why = "it is built from the whole model (it routes parameters by name and role)"
-    elif callable(getattr(cls, "eval", None)) and callable(getattr(cls, "train", None)):
+    elif strategy == "zero1" and callable(getattr(cls, "eval", None)) and callable(getattr(cls, "train", None)):
         why = "it evaluates other weights than it steps (train()/eval()), and each rank would switch only its share"
     if why:
         raise OptbenchError(
-            f"optimizer '{name}' cannot run with distributed.shard_optimizer_state=true: {why}. Run it without "
-            f"sharding (plain DDP), or shard another optimizer (any one built from a parameter list: Adam, AdamW, "
-            f"Adafactor, SOAP, Lion, ...)."
+            f"optimizer '{name}' cannot run with {option}: {why}. Run it with plain DDP, or shard another "
+            f"optimizer (README: Several GPUs or nodes lists which run under each strategy)."
         )
 
 
