@@ -132,6 +132,7 @@ def test_scoring_report_on_hand_made_stores_whose_answer_is_known(tmp_path):
     results = gather(stores)
     scores = score_table(results).set_index("optimizer")
     assert scores.loc["a", "score"] == pytest.approx(5 / 6) and scores.loc["b", "score"] == pytest.approx(5 / 6)
+    assert scores.loc["a", "score (steps)"] == scores.loc["b", "score (steps)"] == 1.0  # all hit at step 20
     assert scores.loc["c", "score"] == 0.0 and scores.loc["c", "tasks reached"] == 1
     tasks = task_tables(results)
     t2 = tasks[tasks.task == "T2"].set_index("optimizer")
@@ -275,8 +276,8 @@ def test_the_report_takes_the_configuration_the_sweep_picked_by_validation_never
 
     table = tuning_table(load_runs(store, task="T")[0])  # the tuning budget: both lrs on seed 0, the pick marked
     assert table[["lr", "final_eval_loss (seed 0)", "picked"]].values.tolist() == [
-        [1e-3, 0.30, "yes"],
-        [3e-3, 0.35, ""],
+        [1e-3, "0.3", "yes"],
+        [3e-3, "0.35", ""],
     ]
 
 

@@ -64,7 +64,7 @@ def tuning_table(runs: pd.DataFrame) -> pd.DataFrame:
                 {
                     "optimizer": label,
                     **{short_name(c): run[c] for c in tuned},
-                    f"{name} (seed {seed})": run[name] if run["status"] == "finished" else run["status"],
+                    f"{name} (seed {seed})": f"{run[name]:.4g}" if run["status"] == "finished" else run["status"],
                     "picked": "yes" if run["hyperparameters"] == choice else "",
                 }
             )
@@ -140,14 +140,33 @@ def median_time(rows: pd.DataFrame, column: str) -> pd.Series:
     return rows.groupby("label", sort=False)[column].median()
 
 
+MEASURES = {"seconds": "training time", "steps": "optimizer steps"}
+
+
+def medians(results: dict[str, tuple[pd.DataFrame, bool]], measure: str = "seconds") -> pd.DataFrame:
+    """tasks x optimizers: the median over seeds of the time-to-target in ``measure`` (seconds or steps); a
+    task an optimizer has no runs of is NaN."""
+    column = f"{measure}_to_target"
+    return pd.DataFrame({task: median_time(rows, column) for task, (rows, _) in results.items()}).T
+
+
 def score_table(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float = scoring.TAU_MAX) -> pd.DataFrame:
-    times = pd.DataFrame({task: median_time(rows, "seconds_to_target") for task, (rows, _) in results.items()}).T
+    """Per optimizer, the profile score from training time (``score``, AlgoPerf's) and from optimizer steps
+    (``score (steps)``, blind to per-step cost and to a shared machine's timing noise)."""
+    times = medians(results)
     ran = times.notna().sum(axis=0)
     times = times.fillna(math.inf)  # an optimizer without runs on a task missed it
     score = scoring.profile_score(times, tau_max)
+    by_steps = scoring.profile_score(medians(results, "steps").fillna(math.inf), tau_max)
     reached = np.isfinite(times).sum(axis=0)
     table = pd.DataFrame(
-        {"score": score, "tasks reached": reached.astype(int), "tasks run": ran.astype(int), "of": len(times)}
+        {
+            "score": score,
+            "score (steps)": by_steps.reindex(score.index),
+            "tasks reached": reached.astype(int),
+            "tasks run": ran.astype(int),
+            "of": len(times),
+        }
     )
     return table.sort_values("score", ascending=False).rename_axis("optimizer").reset_index()
 
@@ -233,46 +252,50 @@ def speedup_table(runs: pd.DataFrame, reference: str = "adamw", loss: str = "fin
 
 
 def profile_figure(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float = scoring.TAU_MAX):
+    """The performance profiles by training time (left) and by optimizer steps (right), one line per optimizer,
+    its score (the area up to ``tau_max``) in the legend, in the order of the time score."""
     import matplotlib.pyplot as plt
 
     from optbench.report.style import color, line_style
 
-    times = pd.DataFrame({task: median_time(rows, "seconds_to_target") for task, (rows, _) in results.items()}).T
-    times = times.fillna(math.inf)
     taus = np.geomspace(1.0, max(tau_max, 1.0001) * 2, 400)
-    profile = scoring.performance_profile(times, taus)
-    score = scoring.profile_score(times, tau_max).sort_values(ascending=False)
-    columns = 2 if len(score) > 10 else 1
-    fig, ax = plt.subplots(figsize=(7.0 + 2.2 * columns, 4.6), constrained_layout=True)
-    for name in score.index:
-        ax.step(
-            taus,
-            profile[name],
-            where="post",
-            color=color(name),
-            linestyle=line_style(name),
-            linewidth=1.4,
-            label=f"{name} ({score[name]:.2f})",
-        )
-    ax.axvline(tau_max, color="0.6", linewidth=0.8, linestyle=":")
-    ax.set_xscale("log")
-    ax.set_xlim(1.0, taus[-1])
     ticks = [t for t in (1, 1.25, 1.5, 2, 3, 4, 6, 8, 16) if t <= taus[-1]]
-    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    ax.minorticks_off()
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("τ: time to target within τ × the fastest optimizer's time (log scale)")
-    ax.set_ylabel(f"fraction of the {len(times)} tasks")
-    ax.set_title(f"Performance profiles over {', '.join(times.index)}")
-    ax.legend(
-        title=f"optimizer (score: area up to τ = {tau_max:g})",
-        fontsize=8,
-        title_fontsize=8,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        ncol=columns,
-        frameon=False,
-    )
+    order = scoring.profile_score(medians(results).fillna(math.inf), tau_max).sort_values(ascending=False).index
+    columns = 2 if len(order) > 10 else 1
+    fig, axes = plt.subplots(1, 2, figsize=(12.0 + 2.2 * columns, 4.6), sharey=True, constrained_layout=True)
+    for ax, measure in zip(axes, MEASURES, strict=True):
+        times = medians(results, measure).fillna(math.inf)
+        profile = scoring.performance_profile(times, taus)
+        score = scoring.profile_score(times, tau_max)
+        for name in order:
+            ax.step(
+                taus,
+                profile[name],
+                where="post",
+                color=color(name),
+                linestyle=line_style(name),
+                linewidth=1.4,
+                label=f"{name} ({score[name]:.2f})",
+            )
+        ax.axvline(tau_max, color="0.6", linewidth=0.8, linestyle=":")
+        ax.set_xscale("log")
+        ax.set_xlim(1.0, taus[-1])
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(f"τ: {MEASURES[measure]} to target within τ × the fastest optimizer's (log scale)")
+        ax.set_title(f"by {MEASURES[measure]}")
+        ax.legend(
+            title=f"score: area up to τ = {tau_max:g}",
+            fontsize=7,
+            title_fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            ncol=columns,
+            frameon=False,
+        )
+    axes[0].set_ylabel(f"fraction of the {len(results)} task{'s' if len(results) != 1 else ''}")
+    fig.suptitle(f"Performance profiles over {', '.join(results)}")
     return fig
 
 
@@ -287,13 +310,14 @@ def render(out: Path, stores: dict[str, str], targets: dict[str, float] | None, 
     paths = save(profile_figure(results, tau_max), out, "profiles")
     scores = score_table(results, tau_max)
     paths += write_table(
-        scores.assign(score=scores["score"].map(lambda v: f"{v:.3f}")),
+        scores.assign(**{c: scores[c].map(lambda v: f"{v:.3f}") for c in ("score", "score (steps)")}),
         out,
         "scores",
         caption=(
             f"Performance-profile score over {', '.join(results)}: the area under each optimizer's profile of "
             f"time-to-target (median over seeds; a miss, or a task without the optimizer's runs, is infinitely "
-            f"slow) up to tau = {tau_max:g}, normalised to [0, 1]."
+            f"slow) up to tau = {tau_max:g}, normalised to [0, 1]; 'score (steps)': the same from optimizer steps to "
+            "target, blind to per-step cost and to timing noise."
         ),
     )
     paths += write_table(
