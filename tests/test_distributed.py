@@ -109,6 +109,9 @@ def test_the_slurm_launchers_tasks_become_ranks(tmp_path, idx_dir):
     (record,) = (tmp_path / "store" / "runs").iterdir()
     summary = json.loads((record / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["world_size"] == 2 and summary["batch_size_per_rank"] == 64
+    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)  # resume: every rank skips
+    assert again.returncode == 0 and "0 trained, 1 already in the store" in again.stdout + again.stderr
+    assert [p.name for p in (tmp_path / "store" / "runs").iterdir()] == [record.name]
 
 
 def test_kill_9_of_one_rank_stops_the_others_and_leaves_nothing_in_the_store(tmp_path, idx_dir):
