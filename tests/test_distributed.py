@@ -114,7 +114,8 @@ def test_the_slurm_launchers_tasks_become_ranks(tmp_path, idx_dir):
     assert [p.name for p in (tmp_path / "store" / "runs").iterdir()] == [record.name]
 
 
-def test_kill_9_of_one_rank_stops_the_others_and_leaves_nothing_in_the_store(tmp_path, idx_dir):
+@pytest.mark.parametrize("fault", ["kill -9 of rank 1", "ctrl-c"])
+def test_kill_9_of_one_rank_or_ctrl_c_stops_every_rank_and_leaves_nothing_in_the_store(tmp_path, idx_dir, fault):
     import signal
     import time
 
@@ -132,13 +133,19 @@ def test_kill_9_of_one_rank_stops_the_others_and_leaves_nothing_in_the_store(tmp
             rank1 = next((pid for pid in children(proc.pid) if b"RANK=1\0" in environ(pid)), None)
         assert rank1 is not None, "rank 1 never started"
         time.sleep(8)  # into training
-        os.kill(rank1, signal.SIGKILL)
-        rc = proc.wait(timeout=120)
+        if fault == "ctrl-c":
+            os.kill(proc.pid, signal.SIGINT)  # torchrun passes it on to every rank
+        else:
+            os.kill(rank1, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert rc != 0
+    assert proc.returncode != 0
     assert not (store / "runs").exists() or not any((store / "runs").iterdir())
+    if fault == "ctrl-c":  # each rank says so, in one line, without a traceback of its own
+        assert out.count("optbench: interrupted; this run left nothing in the store") == 2
+        assert "[rank0]: Traceback" not in out and "[rank1]: Traceback" not in out
 
 
 def children(pid: int) -> list[int]:
