@@ -31,3 +31,14 @@ def test_with_few_activations_the_optimizer_step_sets_the_peak():
     # during the step: params 100 + their gradients 100 + state and the step's 50 B of temporaries
     assert rows.loc["ddp", "peak_bytes"] == 450 and rows.loc["zero1", "peak_bytes"] == 350
     assert rows.loc["zero2", "peak_bytes"] == 300 and rows.loc["fsdp", "peak_bytes"] == 250
+
+
+def test_the_readme_quotes_the_committed_per_rank_table():
+    from .conftest import REPO
+
+    committed = (REPO / "results" / "memory" / "per_rank_llama_7b.md").read_text().splitlines()
+    readme = (REPO / "README.md").read_text()
+    quoted = [
+        line for line in readme.splitlines() if line.startswith("| ") and " bf16-mixed " in line and "| fsdp" in line
+    ]
+    assert quoted and all(line in committed for line in quoted)
