@@ -21,8 +21,8 @@ def test_schedule_free_runs_without_a_scheduler_and_is_evaluated_at_its_average(
     built, modes = [], []
     real_build, real_evaluate = runner.build_run_optimizer, Function2D.evaluate
 
-    def build(cfg, model):
-        built.append(real_build(cfg, model))
+    def build(cfg, model, *rest):
+        built.append(real_build(cfg, model, *rest))
         return built[-1]
 
     def evaluate(self, model, final=False):
