@@ -1,7 +1,7 @@
 """OmegaConf resolvers that optbench's configs use, registered once before Hydra composes a config.
 
-- ``${optbench.direction:${task}}``: "maximize" or "minimize", the way the task's headline metric points (for
-  sweepers that take a direction, e.g. ``hparams_search=optuna``).
+- ``${optbench.direction:${task},${tune_metric}}``: "maximize" or "minimize", the way the score a sweeper ranks by
+  points (the task's headline metric, or a ``tune_metric`` loss: lower; for ``hparams_search=optuna``).
 - ``${optbench.log_interval:${optimizer.lr},0.01,10}``: an Optuna search range "tag(log, interval(lo, hi))" from
   ``lr x 0.01`` to ``lr x 10``, around the optimizer's default lr on the task.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from optbench.ranking import higher_is_better
+from optbench.ranking import higher_is_better, score_direction
 
 
-def direction(task) -> str:
-    return "maximize" if higher_is_better(task) else "minimize"
+def direction(task, tune_metric: str | None = None) -> str:
+    return "maximize" if score_direction(tune_metric, higher_is_better(task)) else "minimize"
 
 
 def log_interval(value: float, low_factor: float, high_factor: float) -> str:

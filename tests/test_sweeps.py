@@ -206,6 +206,9 @@ def test_optuna_direction_follows_the_task():
     assert direction(OmegaConf.create({"_target_": "optbench.tasks.mnist_mlp.MnistMLP"})) == "maximize"
     assert direction(OmegaConf.create({"_target_": "optbench.tasks.functions2d.Function2D"})) == "minimize"
     assert direction(OmegaConf.create({"higher_is_better": False})) == "minimize"
+    # a tune_metric loss points down even on a task whose headline (BLEU) points up
+    assert direction(OmegaConf.create({"higher_is_better": True}), "final_eval_loss") == "minimize"
+    assert direction(OmegaConf.create({"higher_is_better": True}), "final_metric") == "maximize"
     assert log_interval(2e-3, 0.01, 10) == "tag(log, interval(2e-05, 0.02))"
 
 

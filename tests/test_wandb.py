@@ -161,5 +161,8 @@ def test_wandb_sweep_yaml_from_hydra_overrides_runs_as_the_agent_would_call_it(t
         "name": "final_eval_loss",
         "goal": "minimize",
     }
+    # a task that declares what tuning ranks by (its validation loss): the sweep ranks by it, lower first
+    for task in ("transformer_mt", "lm_shakespeare"):
+        assert sweep_config([f"task={task}"])["metric"] == {"name": "final_eval_loss", "goal": "minimize"}
     bad = optbench(tmp_path, "--method", "grid", "optimizer.lr=interval(0.1,1)", module="optbench.tracking.wandb_sweep")
     assert bad.returncode == 2 and "interval(...) needs random or bayes" in bad.stderr and "Traceback" not in bad.stderr

@@ -8,8 +8,9 @@ Each swept override becomes a W&B parameter (``a,b`` and ``choice(...)``/``range
 ``interval(lo,hi)`` as a uniform distribution, ``tag(log, interval(lo,hi))`` as a log-uniform one), each fixed one
 a constant; the agent calls ``optbench`` with the sampled ``key=value`` pairs (``${args_no_hyphens}``), so every
 run is an ordinary optbench run: the same run id, store record and W&B logging. The sweep's metric is the summary
-key the tuning sweepers rank by (``tune_metric``, else ``final_metric``), its goal the task's direction (losses are
-minimised). Hydra stays the primary path: ``optbench -m ...`` runs the same sweep without a W&B server.
+key the tuning sweepers rank by (``tune_metric``: the command's, else the task's own, else ``final_metric``), its
+goal the way that score points (the task's direction for its headline metric; losses are minimised). Hydra stays
+the primary path: ``optbench -m ...`` runs the same sweep without a W&B server.
 """
 
 from __future__ import annotations
@@ -55,21 +56,24 @@ def parameter(override: Override) -> dict[str, Any]:
     raise OptbenchError(f"{override.input_line}: this sweep cannot be written as a W&B parameter.")
 
 
-def sweep_direction(overrides: list[Override], metric: str) -> str:
-    """'maximize' or 'minimize' for ``metric``: losses are minimised; otherwise the task's direction (every swept
-    task must point the same way)."""
-    if metric.endswith("loss"):
-        return "minimize"
+def sweep_metric(overrides: list[Override], metric: str | None) -> tuple[str, str]:
+    """(the summary key the sweep ranks by, 'maximize' or 'minimize'): the command's ``tune_metric``, else the
+    composed config's (the task's own, e.g. its validation loss), else ``final_metric``; its goal is the way that
+    score points (``resolvers.direction``; every swept task must point the same way)."""
     from optbench.api import compose
     from optbench.resolvers import direction
 
     task = next((o for o in overrides if o.key_or_group == "task"), None)
     tasks = [None] if task is None else list(parameter(task).get("values", [parameter(task).get("value")]))
-    found = {direction(compose(*([f"task={t}"] if t else [])).task) for t in tasks}
+    found = set()
+    for t in tasks:
+        cfg = compose(*([f"task={t}"] if t else []))
+        name = metric or cfg.get("tune_metric") or "final_metric"
+        found.add((name, direction(cfg.task, name)))
     if len(found) > 1:
         raise OptbenchError(
-            f"the swept tasks {tasks} rank their metrics in different directions; one W&B sweep has one goal, "
-            f"so sweep the tasks separately."
+            f"the swept tasks {tasks} rank by different scores or in different directions ({sorted(found)}); one "
+            f"W&B sweep has one metric and goal, so sweep the tasks separately."
         )
     return found.pop()
 
@@ -92,8 +96,9 @@ def sweep_config(
     continuous = any("distribution" in p for p in params.values())
     if method == "grid" and continuous:
         raise OptbenchError("--method grid needs every swept value listed; interval(...) needs random or bayes.")
-    metric = next((str(p["value"]) for k, p in params.items() if k == "tune_metric" and "value" in p), None)
-    metric = metric or "final_metric"
+    metric, goal = sweep_metric(
+        overrides, next((str(p["value"]) for k, p in params.items() if k == "tune_metric" and "value" in p), None)
+    )
     if project:
         params["logger.project"] = {"value": project}
     if entity:
@@ -102,7 +107,7 @@ def sweep_config(
     config: dict[str, Any] = {
         "program": "optbench",
         "method": method or ("random" if continuous else "grid"),
-        "metric": {"name": metric, "goal": sweep_direction(overrides, metric)},
+        "metric": {"name": metric, "goal": goal},
         "parameters": params,
         "command": ["${env}", "optbench", "${args_no_hyphens}"],
     }
