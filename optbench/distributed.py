@@ -82,8 +82,7 @@ def adopt_slurm_tasks() -> None:
 
 def setup(cfg, device: torch.device) -> tuple[Context, torch.device]:
     """Join the process group when ``distributed=ddp`` (gloo on CPU, nccl on CUDA, each rank on its local GPU);
-    (context, the device this rank trains on)."""
-    check(cfg)
+    (context, the device this rank trains on). The launch was checked with the config (``check``)."""
     if mode(cfg) != "ddp":
         return SINGLE, device
     rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
@@ -119,11 +118,6 @@ def check_optimizer(cfg, ctx: Context) -> None:
 def shards_state(cfg, ctx: Context) -> bool:
     """``distributed.shard_optimizer_state`` in a data-parallel run (ZeRO-1); one process has nothing to shard."""
     return ctx.enabled and bool((cfg.get("distributed") or {}).get("shard_optimizer_state", False))
-
-
-def teardown(ctx: Context) -> None:
-    if ctx.enabled and dist.is_initialized():
-        dist.destroy_process_group()
 
 
 def fully_shards(cfg, ctx: Context) -> bool:
@@ -214,16 +208,6 @@ def mean_over_ranks(value: torch.Tensor, ctx: Context) -> torch.Tensor:
     return out / ctx.world_size
 
 
-def sum_over_ranks(value: float, ctx: Context) -> float:
-    if not ctx.enabled:
-        return value
-    t = torch.tensor([float(value)], dtype=torch.float64)
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
-    dist.all_reduce(t)
-    return float(t.item())
-
-
 def gather_over_ranks(value: float, ctx: Context) -> list[float]:
     """Every rank's ``value``, in rank order (rank 0 records them: e.g. each rank's optimizer-state bytes)."""
     if not ctx.enabled:
@@ -231,13 +215,3 @@ def gather_over_ranks(value: float, ctx: Context) -> list[float]:
     out: list = [None] * ctx.world_size
     dist.all_gather_object(out, float(value))
     return [float(v) for v in out]
-
-
-@contextlib.contextmanager
-def session(cfg, device: torch.device) -> Iterator[tuple[Context, torch.device]]:
-    """``setup`` ... ``teardown`` around one run."""
-    ctx, device = setup(cfg, device)
-    try:
-        yield ctx, device
-    finally:
-        teardown(ctx)
