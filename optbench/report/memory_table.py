@@ -38,7 +38,8 @@ COLUMN = {
 }
 
 
-def _fits(peak: int) -> str:
+def fits(peak: float) -> str:
+    """Whether a peak fits each accelerator size of FITS_GIB, e.g. '24:no 40:yes 80:yes'."""
     return " ".join(f"{g}:{'yes' if peak <= g * 2**30 else 'no'}" for g in FITS_GIB)
 
 
@@ -126,7 +127,7 @@ def memory_display(table: pd.DataFrame) -> pd.DataFrame:
             **{COLUMN[c]: table[f"{c}_bytes"].map(human_bytes) for c in SHOWN},
             "peak": table["peak_bytes"].map(human_bytes),
             "state / params": table["state_per_param_bytes"].map(lambda r: f"{r:.3g}"),
-            "fits in (GiB)": table["peak_bytes"].map(_fits),
+            "fits in (GiB)": table["peak_bytes"].map(fits),
         }
     )
     return out.reset_index(drop=True)

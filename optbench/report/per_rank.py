@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from optbench.report.memory_table import FITS_GIB
+from optbench.report.memory_table import fits
 from optbench.units import human_bytes
 
 RANKS = (1, 8, 64)
@@ -64,10 +64,6 @@ def step_peak(row: pd.Series, strategy: str, n: int) -> float:
     params, state = row["resident_params_bytes"], row["resident_state_bytes"]
     share = {c: (n if c in SHARDED[strategy] else 1) for c in ("params", "grads", "state")}
     return params / share["params"] + params / share["grads"] + state / share["state"] + row["step_transient_bytes"]
-
-
-def fits(peak: float) -> str:
-    return " ".join(f"{g}:{'yes' if peak <= g * 2**30 else 'no'}" for g in FITS_GIB)
 
 
 def per_rank_display(rows: pd.DataFrame) -> pd.DataFrame:

@@ -30,13 +30,18 @@ def best_lr(runs: pd.DataFrame, higher: bool | None = None, by: str = "lr", scor
     higher = frame_direction(runs) if higher is None else higher
     finished = runs[score].where(runs["status"] == "finished")
     scored = runs.assign(score=oriented_series(finished, higher))
-    seed_sets = [set(g) for _, g in runs.groupby(by)["seed"]] if "seed" in runs else []
-    common = set.intersection(*seed_sets) if seed_sets else set()
+    common = common_seeds(runs, by)
     if common:
         scored = scored[scored["seed"].isin(common)]
     by_value = scored.groupby(by)["score"].mean()
     best = by_value.index[best_index(by_value.tolist(), higher=True)]
     return float(best) if by == "lr" else best
+
+
+def common_seeds(runs: pd.DataFrame, by: str) -> set:
+    """The seeds every configuration (every value of ``by``) ran; empty without a seed column."""
+    seed_sets = [set(g) for _, g in runs.groupby(by)["seed"]] if "seed" in runs else []
+    return set.intersection(*seed_sets) if seed_sets else set()
 
 
 def target_of(runs: pd.DataFrame, override: float | None = None) -> float | None:

@@ -24,22 +24,29 @@ from optbench.errors import OptbenchError
 from optbench.ranking import frame_direction, score_direction
 from optbench.report import scoring
 from optbench.report.data import load_runs
-from optbench.report.tables import best_lr, evaluations, first_hit, target_of
+from optbench.report.tables import best_lr, common_seeds, evaluations, first_hit, target_of
 
 TUNED_PREFIXES = ("optimizer.", "schedule.", "wrapper.")
 
 
+def hyperparameter_columns(runs: pd.DataFrame) -> list[str]:
+    """The columns of a run's training hyperparameters: optimizer, schedule and wrapper settings, lr included."""
+    return sorted(c for c in runs.columns if c.startswith(TUNED_PREFIXES) and ".about." not in c)
+
+
 def hyperparameters(runs: pd.DataFrame) -> pd.Series:
-    """Per run, its training hyperparameters as one string (optimizer, schedule and wrapper settings, lr
-    included): the runs of one configuration on different seeds share it."""
-    columns = sorted(c for c in runs.columns if c.startswith(TUNED_PREFIXES) and ".about." not in c)
-    return runs[columns].map(repr).agg("|".join, axis=1)  # repr: NaN and lists as text too
+    """Per run, its training hyperparameters as one string: the runs of one configuration on different seeds
+    share it."""
+    return runs[hyperparameter_columns(runs)].map(repr).agg("|".join, axis=1)  # repr: NaN and lists as text too
 
 
 def tuned_columns(runs: pd.DataFrame) -> list[str]:
     """The numeric hyperparameters one optimizer's runs tried more than one value of (lr, weight decay, ...)."""
-    columns = sorted(c for c in runs.columns if c.startswith(TUNED_PREFIXES) and ".about." not in c)
-    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(runs[c]) and not pd.api.types.is_bool_dtype(runs[c])]
+    numeric = [
+        c
+        for c in hyperparameter_columns(runs)
+        if pd.api.types.is_numeric_dtype(runs[c]) and not pd.api.types.is_bool_dtype(runs[c])
+    ]
     return [c for c in numeric if runs[c].nunique(dropna=True) > 1]
 
 
@@ -56,8 +63,7 @@ def tuning_table(runs: pd.DataFrame) -> pd.DataFrame:
     for label, group in runs.groupby("label", sort=False):
         choice = picked(group, higher)
         name = tune_score_name(group)
-        seed_sets = [set(g) for _, g in group.groupby("hyperparameters")["seed"]]
-        seed = min(set.intersection(*seed_sets) or {int(group["seed"].min())})
+        seed = min(common_seeds(group, "hyperparameters") or {int(group["seed"].min())})
         tuned = tuned_columns(group) or ["optimizer.lr"]
         for _, run in group[group["seed"] == seed].sort_values(tuned).iterrows():
             rows.append(
