@@ -219,10 +219,10 @@ def test_workload_suite_tunes_every_task_and_optimizer_then_scores_them(tmp_path
 
 def test_speedup_table_reads_adamw_at_several_budgets(tmp_path):
     from optbench.report.data import load_runs
-    from optbench.report.workloads import speedup_table
+    from optbench.report.workloads import ranked_runs, speedup_table
     from optbench.tracking.store import RunStore
 
-    def record(name, budget, eval_loss, seed=0, lr=1e-3):
+    def record(name, budget, eval_loss, seed=0, lr=1e-3, sweep="suite"):
         rid = f"lm-{name}-{budget}-{seed}-{lr}"
         config = {"task": {"name": "lm", "target": 5.0}, "optimizer": {"name": name, "lr": lr}, "seed": seed}
         summary = {
@@ -235,26 +235,34 @@ def test_speedup_table_reads_adamw_at_several_budgets(tmp_path):
             "lr": lr,
             "final_metric": eval_loss,
             "final_eval_loss": eval_loss,
+            "tune_metric": "final_eval_loss",
             "metric_name": "loss",
             "higher_is_better": False,
             "planned_steps": budget,
-            "sweep": "s",
+            "sweep": sweep,
             "tags": [],
         }
         RunStore(tmp_path).commit(rid, config, [{"split": "test", "step": budget, "train_s": 1.0}], summary)
 
-    for budget, value in ((250, 4.0), (500, 3.6), (1000, 3.3)):
-        record("adamw", budget, value)
-        record("adamw", budget, value + 0.2, lr=1e-2)  # a worse lr at each budget: the curve takes the best
+    for budget, value in ((250, 4.0), (500, 3.6), (1000, 3.3), (2000, 3.0)):
+        sweep = "suite" if budget == 1000 else "adamw_budgets"  # the suite's own AdamW runs are the 1000-step point
+        record("adamw", budget, value, sweep=sweep)
+        record("adamw", budget, value + 0.2, lr=1e-2, sweep=sweep)  # a worse lr at each budget: the curve skips it
+    for seed, value in ((1, 3.4), (2, 3.2)):  # the suite's pick on more seeds: the curve takes their mean
+        record("adamw", 1000, value, seed=seed)
     record("muon", 500, 3.3)  # AdamW's 1000-step loss in 500 steps
     record("lion", 1000, 3.45)  # halfway between AdamW's 500 and 1000 in loss
     record("sgd", 1000, 4.5)  # worse than AdamW's smallest budget
     runs, _ = load_runs(str(tmp_path), task="lm")
-    table = speedup_table(runs).set_index("optimizer")
-    assert table.loc["muon", "speedup"] == "2.00x" and table.loc["adamw", "speedup"] == "1.00x"
+    table = speedup_table(runs, sweep="adamw_budgets").set_index("optimizer")
+    assert table.loc["muon", "speedup"] == "2.00x"
+    assert table.loc["adamw", ["steps", "speedup"]].tolist() == [1000, "1.00x"]  # at its suite budget, not 2000
     assert table.loc["lion", "speedup"] == f"{math.sqrt(500 * 1000) / 1000:.2f}x"
     assert table.loc["sgd", "speedup"] == "<0.25x"
+    assert table.attrs["curve"] == {250: 4.0, 500: 3.6, 1000: pytest.approx(3.3), 2000: 3.0}  # each budget's pick
     assert speedup_table(runs[runs["planned_steps"] == 1000]) is None  # AdamW at one budget only
+    ranked, _ = ranked_runs(str(tmp_path), "lm", "adamw_budgets")  # what the scores and tuning tables rank
+    assert set(ranked["planned_steps"][ranked["label"] == "adamw"]) == {1000}
 
 
 def test_the_report_takes_the_configuration_the_sweep_picked_by_validation_never_by_test(tmp_path):

@@ -184,6 +184,31 @@ def load(cfg: DictConfig, filters: dict):
     return load_runs(str(store.root), **filters)
 
 
+def scoring(cfg: DictConfig, out: Path) -> list[Path]:
+    """Every optimizer across the tasks of report.stores (report.tasks of them), with the speedup tables."""
+    from optbench.report.workloads import render as scoring_report
+
+    stores = {t: str(Path(s).absolute()) for t, s in cfg.report.stores.items() if s is not None}  # from cwd
+    speedup = cfg.report.speedup
+    for key, chosen in (("report.tasks", cfg.report.get("tasks")), ("report.speedup.tasks", speedup.get("tasks"))):
+        unknown = [t for t in chosen or [] if t not in stores]
+        if unknown:
+            raise OptbenchError(
+                f"{key} names {unknown}, which report.stores does not list; it lists {', '.join(stores)} "
+                f"(add one with '+report.stores.<task>=<store folder>')."
+            )
+    ranked = stores if cfg.report.get("tasks") is None else {t: stores[t] for t in cfg.report.tasks}
+    return scoring_report(
+        out,
+        ranked,
+        dict(cfg.report.targets),
+        cfg.report.tau_max,
+        speedup.reference,
+        speedup.sweep,
+        None if speedup.get("tasks") is None else {t: stores[t] for t in speedup.tasks},
+    )
+
+
 def render(cfg: DictConfig) -> list[Path]:
     from optbench.config import check_name
 
@@ -194,18 +219,7 @@ def render(cfg: DictConfig) -> list[Path]:
     if cfg.report.kind == "memory":
         return memory(cfg, Path(cfg.out_root) / cfg.name)
     if cfg.report.kind == "scoring":
-        from optbench.report.workloads import render as scoring_report
-
-        stores = {t: str(Path(s).absolute()) for t, s in cfg.report.stores.items() if s is not None}  # from cwd
-        if cfg.report.get("tasks") is not None:
-            unknown = [t for t in cfg.report.tasks if t not in stores]
-            if unknown:
-                raise OptbenchError(
-                    f"report.tasks names {unknown}, which report.stores does not list; it lists {', '.join(stores)} "
-                    f"(add one with '+report.stores.<task>=<store folder>')."
-                )
-            stores = {t: stores[t] for t in cfg.report.tasks}
-        return scoring_report(Path(cfg.out_root) / cfg.name, stores, dict(cfg.report.targets), cfg.report.tau_max)
+        return scoring(cfg, Path(cfg.out_root) / cfg.name)
     runs, metrics = load(cfg, filters)
     if cfg.report.kind == "table2":
         return table2_report(Path(cfg.out_root) / cfg.name, runs)

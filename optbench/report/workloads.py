@@ -121,19 +121,32 @@ def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) ->
     return pd.DataFrame(rows)
 
 
-def gather(stores: dict[str, str], targets: dict[str, float] | None = None) -> dict[str, tuple[pd.DataFrame, bool]]:
+def gather(
+    stores: dict[str, str], targets: dict[str, float] | None = None, reference_sweep: str | None = None
+) -> dict[str, tuple[pd.DataFrame, bool]]:
     """{task: (per-seed rows, higher_is_better)} from each task's store; a task its store holds no runs of yet (a
-    suite under way) is left out, and said so."""
+    suite under way) is left out, and said so. The runs of ``reference_sweep`` (the speedup's reference at other
+    budgets) are not ranked."""
     out = {}
     for task, store in stores.items():
         if not any(task_runs(store, task)):
             print(f"optbench-report: {store} holds no runs of task {task} yet; scoring without it.", file=sys.stderr)
             continue
-        runs, metrics = load_runs(store, task=task)
+        runs, metrics = ranked_runs(store, task, reference_sweep)
         out[task] = (per_seed(runs, metrics, target_of(runs, (targets or {}).get(task))), frame_direction(runs))
     if not out:
         raise OptbenchError(f"no runs to score: the stores hold none of the tasks' runs ({', '.join(stores)}).")
     return out
+
+
+def ranked_runs(store: str, task: str, reference_sweep: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``task``'s runs and metrics in ``store``, less those of ``reference_sweep``: every optimizer is ranked at
+    its own task budget, never at the reference's other budgets."""
+    runs, metrics = load_runs(store, task=task)
+    if reference_sweep is None or "sweep" not in runs:
+        return runs, metrics
+    runs = runs[runs["sweep"] != reference_sweep].reset_index(drop=True)
+    return runs, metrics[metrics["run_id"].isin(runs["run_id"])] if not metrics.empty else metrics
 
 
 def task_runs(store: str, task: str):
@@ -221,40 +234,44 @@ def task_tables(results: dict[str, tuple[pd.DataFrame, bool]], alpha: float = 0.
     return pd.concat(order).drop(columns="final mean").reset_index(drop=True)
 
 
-def speedup_table(runs: pd.DataFrame, reference: str = "adamw", loss: str = "final_eval_loss") -> pd.DataFrame | None:
+def speedup_table(
+    runs: pd.DataFrame, reference: str = "adamw", sweep: str | None = None, loss: str = "final_eval_loss"
+) -> pd.DataFrame | None:
     """Per optimizer, how many steps the ``reference`` needs to reach the optimizer's mean final validation loss,
-    over the steps the optimizer used (Wen et al. 2025). The reference's curve is its best configuration's mean
-    final loss at each training budget it ran (``planned_steps``: full runs, each with its own schedule); the other
-    optimizers are taken at their own largest budget. None when the reference ran fewer than two budgets."""
+    over the steps the optimizer used (Wen et al. 2025). The reference's curve is its picked configuration's mean
+    final loss at each training budget it ran (``planned_steps``: full runs, each with its own schedule, tuned at
+    each budget): its runs in the suite and those of ``sweep`` (the runs at other budgets). Every optimizer is
+    taken at its pick among its suite runs (``sweep``'s runs never count as its own). None when the reference ran
+    fewer than two budgets."""
     if loss not in runs or "planned_steps" not in runs:
         return None
     done = runs[(runs["status"] == "finished") & runs[loss].notna()]
     done = done.assign(hyperparameters=hyperparameters(done))
-    ref = done[done["label"] == reference]
+    suite = done[done["sweep"] != sweep] if sweep is not None and "sweep" in done else done
     curve = {}
-    for budget, group in ref.groupby("planned_steps"):
-        best = group.groupby("hyperparameters")[loss].mean().min()
-        curve[float(budget)] = float(best)
+    for budget, group in done[done["label"] == reference].groupby("planned_steps"):
+        curve[float(budget)] = float(group[group["hyperparameters"] == picked(group, higher=False)][loss].mean())
     if len(curve) < 2:
         return None
     rows = []
-    for label, group in done.groupby("label", sort=False):
-        at_budget = group[group["planned_steps"] == group["planned_steps"].max()]
-        per_config = at_budget.groupby("hyperparameters")[loss].agg(["mean", "count"])
-        best = per_config["mean"].idxmin()
-        value, steps = float(per_config.loc[best, "mean"]), float(at_budget["planned_steps"].iloc[0])
+    for label, group in suite.groupby("label", sort=False):
+        at = group[group["planned_steps"] == group["planned_steps"].max()]
+        at = at[at["hyperparameters"] == picked(at, higher=False)]
+        value, steps = float(at[loss].mean()), float(at["planned_steps"].iloc[0])
         speedup, bound = scoring.speedup_over(list(curve), list(curve.values()), value, steps)
         rows.append(
             {
                 "optimizer": label,
                 "steps": int(steps),
                 f"{loss} (mean)": value,
-                "seeds": int(per_config.loc[best, "count"]),
+                "seeds": len(at),
                 f"{reference} steps to reach it": f"{bound}{speedup * steps:.0f}",
                 "speedup": f"{bound}{speedup:.2f}x",
             }
         )
-    return pd.DataFrame(rows).sort_values(f"{loss} (mean)").reset_index(drop=True)
+    table = pd.DataFrame(rows).sort_values(f"{loss} (mean)").reset_index(drop=True)
+    table.attrs["curve"] = curve  # {budget in steps: the reference's mean final loss there}
+    return table
 
 
 def profile_figure(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float = scoring.TAU_MAX):
@@ -305,14 +322,22 @@ def profile_figure(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float
     return fig
 
 
-def render(out: Path, stores: dict[str, str], targets: dict[str, float] | None, tau_max: float) -> list[Path]:
+def render(
+    out: Path,
+    stores: dict[str, str],
+    targets: dict[str, float] | None,
+    tau_max: float,
+    reference: str = "adamw",
+    reference_sweep: str | None = None,
+    speedup_stores: dict[str, str] | None = None,
+) -> list[Path]:
     from optbench.report.style import save
     from optbench.report.tables import write_table
 
     missing = [f"{task}: {store}" for task, store in stores.items() if not Path(store, "runs").is_dir()]
     if missing:
         raise OptbenchError(f"report.stores names stores that do not exist: {'; '.join(missing)}.")
-    results = gather(stores, targets)
+    results = gather(stores, targets, reference_sweep)
     paths = save(profile_figure(results, tau_max), out, "profiles")
     scores = score_table(results, tau_max)
     paths += write_table(
@@ -337,7 +362,7 @@ def render(out: Path, stores: dict[str, str], targets: dict[str, float] | None, 
         ),
     )
     for task in results:
-        runs, _ = load_runs(stores[task], task=task)
+        runs, _ = ranked_runs(stores[task], task, reference_sweep)
         tuning = tuning_table(runs)
         if len(tuning) > len(tuning["optimizer"].unique()):  # more than one configuration per optimizer: a tuning
             paths += write_table(
@@ -349,16 +374,23 @@ def render(out: Path, stores: dict[str, str], targets: dict[str, float] | None, 
                     "score it was ranked by; the picked one was then run on every seed."
                 ),
             )
-        speedups = speedup_table(runs)
+    for task, store in ({t: stores[t] for t in results} if speedup_stores is None else speedup_stores).items():
+        if not any(task_runs(store, task)):
+            print(f"optbench-report: {store} holds no runs of {task} yet; no speedup table for it.", file=sys.stderr)
+            continue
+        speedups = speedup_table(load_runs(store, task=task)[0], reference, reference_sweep)
         if speedups is not None:
             paths += write_table(
                 speedups,
                 out,
                 f"speedup_{task}",
                 caption=(
-                    f"{task}: steps tuned AdamW needs to reach each optimizer's final validation loss (interpolated "
-                    "in log steps between AdamW's full runs at several budgets) over the steps the optimizer used; "
-                    "'>' and '<': outside the losses AdamW's budgets reach."
+                    f"{task}: steps tuned {reference} needs to reach each optimizer's final validation loss "
+                    f"(interpolated in log steps between {reference}'s full runs at several budgets, each tuned) over "
+                    f"the steps the optimizer used; '>' and '<': outside the losses {reference}'s budgets reach. "
+                    f"{reference}'s curve: "
+                    + ", ".join(f"{b:g} steps {v:.4g}" for b, v in sorted(speedups.attrs["curve"].items()))
+                    + "."
                 ),
             )
     return paths
