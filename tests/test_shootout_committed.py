@@ -41,13 +41,6 @@ def test_every_optimizer_ran_both_seeds_at_a_pick_inside_its_grid():
     assert seconds < len(finished) * 6 * 60  # the Table 2 CPU budget: minutes per run, not hours
 
 
-def test_the_committed_records_name_no_machine():
-    for path in STORE.rglob("*.json"):
-        text = path.read_text()
-        assert '"/' not in text and "hostname" not in text, path
-    assert not list(STORE.rglob("model.pt"))
-
-
 def test_the_readme_shows_the_committed_table():
     blocks = (OUT / "shootout.md").read_text().split("\n\n")
     table = next(b for b in blocks if b.startswith("| optimizer")).strip()

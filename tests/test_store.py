@@ -144,3 +144,13 @@ def test_every_committed_record_is_found_under_its_config(tmp_path):
     for path in runs:
         config = json.loads(path.read_text())
         assert path.parent.name in [run_id(config), *earlier_run_ids(config)], path
+
+
+def test_a_folder_far_from_the_launch_directory_is_recorded_without_the_layout_above_it(tmp_path):
+    from optbench.tracking.store import portable_path
+
+    launch = tmp_path / "home" / "me" / "optbench"
+    assert portable_path(launch / "results" / "store", launch) == "results/store"
+    assert portable_path(tmp_path / "home" / "me" / "shared" / "data", launch) == "../shared/data"  # beside it
+    assert portable_path(tmp_path / "mnt" / "datasets" / "mnist", launch) == ".../datasets/mnist"
+    assert str(tmp_path) not in portable_path(tmp_path / "x", launch)

@@ -82,10 +82,16 @@ LOCATION_KEYS = (("data_root",), ("store_dir",), ("cache_dir",), ("logger", "dir
 
 
 def portable_path(path: str | os.PathLike | None, start: str | os.PathLike | None = None) -> str | None:
-    """``path`` relative to ``start`` (default: the working directory), so no machine's layout is recorded."""
+    """``path`` relative to ``start`` (default: the working directory), so no machine's layout is recorded: a
+    folder in or beside it as a relative path (``results/store``, ``../shared/data``), one further away as
+    ``.../<parent>/<name>`` (climbing to the file system's top would spell out the machine's folders)."""
     if path is None:
         return None
-    return os.path.relpath(os.path.abspath(path), os.path.abspath(start or os.getcwd()))
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute, os.path.abspath(start or os.getcwd()))
+    if not relative.startswith(f"..{os.sep}..") and relative != os.path.join("..", ".."):
+        return relative
+    return "/".join(["...", *Path(absolute).parts[1:][-2:]])
 
 
 def portable_config(config: dict[str, Any]) -> dict[str, Any]:
