@@ -223,6 +223,11 @@ def test_overfit_model_scores_high_bleu_on_its_training_pairs(tmp_path):
     assert after["bleu"] == pytest.approx(BLEU().corpus_score(hyps, [pairs[1]]).score)
     assert after["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
     assert sum(h == r for h, r in zip(hyps, pairs[1], strict=True)) > 40  # detokenised text equals the references
+    # beside the test split's beam BLEU, the validation's as decoded during training (greedy): what time-to-target
+    # reads at the end
+    greedy = task.translate(model, pairs[0], beam=1)
+    assert after["eval_bleu"] == pytest.approx(BLEU().corpus_score(greedy, [pairs[1]]).score)
+    assert after["eval_chrf"] > 0 and "eval_bleu" not in task.evaluate(model)
 
 
 def test_tiny_task_end_to_end_from_the_command_line(tmp_path, data_root):
@@ -234,5 +239,6 @@ def test_tiny_task_end_to_end_from_the_command_line(tmp_path, data_root):
     assert s["status"] == "finished" and s["unit"] == "tokens" and s["tokens_per_s"] > 0
     assert s["metric_name"] == "bleu" and s["final_bleu"] == s["final_metric"] >= 0
     assert s["final_bleu_signature"].startswith("nrefs:1|case:mixed") and s["final_chrf"] > 0
+    assert s["final_eval_bleu"] >= 0 and s["final_eval_loss"] > 0  # the validation's at the end, beside the test's
     assert s["state_bytes"] == s["state_bytes_analytic"] and (tmp_path / s["wandb_dir"]).is_dir()  # relative to cwd
     assert "test at step" in out.stderr + out.stdout

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from optbench.ranking import best_index, frame_direction, higher_is_better, reaches, sort_best_first
-from optbench.report.tables import best_lr, summary_table, time_to_target
+from optbench.report.tables import Target, best_lr, summary_table, time_to_target
 from optbench.report.trajectories import best_runs
 
 from .test_cli import optbench, summaries
@@ -61,8 +61,35 @@ def test_time_to_target_for_a_lower_is_better_metric():
             {"run_id": "r", "split": "eval", "step": 3, "mse": 0.1, "train_s": 3.0},
         ]
     )
-    assert time_to_target(metrics, ["r"], "mse", 0.5, higher=False) == [2.0]
-    assert time_to_target(metrics, ["r"], "mse", 0.5, higher=True) == [1.0]
+    assert time_to_target(metrics, ["r"], Target("mse", 0.5, higher=False)) == [2.0]
+    assert time_to_target(metrics, ["r"], Target("mse", 0.5, higher=True)) == [1.0]
+
+
+def test_time_to_target_reads_the_validation_split_never_the_test_split():
+    """The final row holds the test split's metric beside the final validation value (``eval_<metric>``): a run
+    whose validation never reaches the target misses it, however good its test value."""
+    rows = [
+        {"run_id": "r", "split": "eval", "step": 100, "loss": 4.6, "train_s": 10.0},
+        {"run_id": "r", "split": "test", "step": 200, "loss": 4.2, "eval_loss": 4.45, "train_s": 20.0},
+    ]
+    metrics = pd.DataFrame(rows)
+    assert time_to_target(metrics, ["r"], Target("loss", 4.4, higher=False)) == []  # test 4.2, validation 4.45
+    assert time_to_target(metrics, ["r"], Target("loss", 4.5, higher=False)) == [20.0]  # the final validation
+    # a target on the validation loss itself (the translation task records it at every evaluation as eval_loss)
+    mt = pd.DataFrame(
+        [
+            {"run_id": "m", "split": "eval", "step": 150, "eval_loss": 3.4, "bleu": 9.0, "train_s": 5.0},
+            {"run_id": "m", "split": "test", "step": 450, "eval_loss": 2.9, "bleu": 23.0, "train_s": 15.0},
+        ]
+    )
+    assert time_to_target(mt, ["m"], Target("eval_loss", 3.0, higher=False)) == [15.0]
+    # BLEU: the final validation decoding (eval_bleu) counts at the end, never the test split's 23
+    assert time_to_target(mt.assign(eval_bleu=[None, 19.0]), ["m"], Target("bleu", 20.0, higher=True)) == []
+    assert time_to_target(mt.assign(eval_bleu=[None, 21.0]), ["m"], Target("bleu", 20.0, higher=True)) == [15.0]
+    # a task scored on the test split by protocol records no final validation value: its evaluations count as
+    # they are (DeepOBS's MNIST; the translation shootout that decodes only at the end)
+    end_only = pd.DataFrame([{"run_id": "s", "split": "test", "step": 450, "bleu": 24.0, "train_s": 9.0}])
+    assert time_to_target(end_only, ["s"], Target("bleu", 20.0, higher=True)) == [9.0]
 
 
 def test_sort_best_first_puts_missing_values_last():

@@ -15,7 +15,7 @@ from optbench.report.data import load_runs
 from optbench.report.memory_table import memory_table
 from optbench.report.model_zoo import available_models, load_model, n_parameters
 from optbench.report.table2 import table2
-from optbench.report.tables import summary_table
+from optbench.report.tables import summary_table, target_of
 from optbench.tracking.store import RunStore
 
 
@@ -73,7 +73,7 @@ def store(tmp_path):
 def test_summary_table_numbers(store):
     runs, metrics = load_runs(str(store), task="toy")
     assert len(runs) == 6
-    table = summary_table(runs, metrics, target=0.9).set_index("optimizer")
+    table = summary_table(runs, metrics, target_of(runs, 0.9)).set_index("optimizer")
     assert table.loc["adam", "best lr"] == 1e-3 and table.loc["sgd", "best lr"] == 1e-1
     assert table.loc["adam", "accuracy mean"] == pytest.approx(0.93)
     assert table.loc["adam", "accuracy std"] == pytest.approx(np.std([0.90, 0.96], ddof=1))
@@ -263,10 +263,17 @@ def test_table2_experiment_end_to_end_on_the_tiny_task(tmp_path, data_root):
 
 
 def test_the_target_falls_back_to_the_task_and_tolerates_none():
-    from optbench.report.tables import target_of
+    from optbench.errors import OptbenchError
+    from optbench.report.tables import Target
 
-    assert target_of(pd.DataFrame({"task.target": [0.9]}), 0.5) == 0.5
-    assert target_of(pd.DataFrame({"task.target": [0.9]}), None) == 0.9
+    runs = pd.DataFrame({"task.target": [0.9], "metric_name": ["accuracy"], "higher_is_better": [True]})
+    assert target_of(runs, 0.5) == Target("accuracy", 0.5, higher=True)
+    assert target_of(runs, None) == Target("accuracy", 0.9, higher=True)
+    # another metric the evaluations record, in its own direction (a loss: lower is better)
+    assert target_of(runs, {"metric": "eval_loss", "value": 0.2}) == Target("eval_loss", 0.2, higher=False)
+    assert target_of(runs, {"value": 0.95}) == Target("accuracy", 0.95, higher=True)
+    with pytest.raises(OptbenchError, match="metric: NAME, value: X"):
+        target_of(runs, {"metric": "eval_loss"})
     assert target_of(pd.DataFrame({"task.target": [np.nan]}), None) is None
     assert target_of(pd.DataFrame({"optimizer": ["adam"]}), None) is None
 
@@ -305,7 +312,7 @@ def test_summary_display_uses_human_units_and_no_repeated_column(store):
     from optbench.report.tables import summary_csv, summary_display
 
     runs, metrics = load_runs(str(store), task="toy")
-    table = summary_table(runs, metrics, target=0.9)
+    table = summary_table(runs, metrics, target_of(runs, 0.9))
     shown = summary_display(table).set_index("optimizer")
     assert "accuracy mean" not in shown and "accuracy std" not in shown
     assert shown.loc["adam", "examples/s"] == "1k" and shown.loc["adam", "optimizer state"] == "1000 B"

@@ -20,7 +20,7 @@ from optbench.paths import config_dir
 
 
 def comparison(cfg: DictConfig, out: Path, runs, metrics) -> list[Path]:
-    from optbench.ranking import comparison_word, frame_direction
+    from optbench.ranking import frame_direction
     from optbench.report import figures
     from optbench.report.style import save
     from optbench.report.tables import summary_csv, summary_display, summary_table, target_of, write_table
@@ -36,8 +36,8 @@ def comparison(cfg: DictConfig, out: Path, runs, metrics) -> list[Path]:
     metric, higher = runs["metric_name"].iloc[0], frame_direction(runs)
     caption = (
         f"{runs['task'].iloc[0]}: each optimizer at its best lr ({'higher' if higher else 'lower'} {metric} is "
-        f"better, best first); final {metric} mean ± std over seeds; time to {metric} "
-        f"{comparison_word(higher)} {target}"
+        f"better, best first); final {metric} mean ± std over seeds; "
+        + (f"time to {target.describe()}" if target is not None else "no target set")
     )
     shown = summary_display(table)
     paths += write_table(

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from optbench.ranking import best_index, frame_direction, oriented_series, reaches, sort_best_first
+from optbench.errors import OptbenchError
+from optbench.ranking import (
+    best_index,
+    comparison_word,
+    frame_direction,
+    oriented_series,
+    reaches,
+    score_direction,
+    sort_best_first,
+)
 from optbench.units import human_bytes, human_count
 
 
@@ -44,21 +56,60 @@ def common_seeds(runs: pd.DataFrame, by: str) -> set:
     return set.intersection(*seed_sets) if seed_sets else set()
 
 
-def target_of(runs: pd.DataFrame, override: float | None = None) -> float | None:
-    """The report's ``target`` when set, else the task's configured ``task.target`` (None when it has none)."""
+@dataclass(frozen=True)
+class Target:
+    """What time-to-target waits for: ``metric`` (a metric the evaluations record, read on the validation split)
+    reaching ``value`` in its direction (``higher``)."""
+
+    metric: str
+    value: float
+    higher: bool
+
+    def describe(self) -> str:
+        """'loss <= 4.4': how captions name it."""
+        return f"{self.metric} {comparison_word(self.higher)} {self.value}"
+
+
+def target_of(runs: pd.DataFrame, override: Any = None) -> Target | None:
+    """The report's target when set (a number on the task's metric, or ``{metric: NAME, value: X}`` on another
+    metric its evaluations record, e.g. the validation loss), else the task's configured ``task.target`` on its
+    metric; None when there is neither."""
+    names = runs["metric_name"].dropna() if "metric_name" in runs else pd.Series(dtype=object)
+    metric = str(names.iloc[0]) if not names.empty else "metric"
+    higher = frame_direction(runs)
+    if isinstance(override, Mapping):
+        unknown = set(override) - {"metric", "value"}
+        if unknown or "value" not in override:
+            raise OptbenchError(f"a report target is a number or {{metric: NAME, value: X}}; got {dict(override)!r}.")
+        name = str(override.get("metric") or metric)
+        return Target(name, float(override["value"]), score_direction(name, higher))
     if override is not None:
-        return float(override)
+        return Target(metric, float(override), higher)
     if "task.target" not in runs or not runs["task.target"].notna().any():
         return None
-    return float(runs["task.target"].dropna().iloc[0])
+    return Target(metric, float(runs["task.target"].dropna().iloc[0]), higher)
+
+
+def validation_values(evals: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One run's ``metric`` on the validation split at each evaluation: ``step``, ``train_s``, ``value``. The
+    evaluations during training are the validation's; at the end, the run's final validation value where it
+    recorded one beside the test split's (``eval_<metric>``, or ``metric`` itself when it names the validation,
+    like ``eval_loss``). A task that evaluates on the test split by protocol (DeepOBS's MNIST) or decodes only at
+    the end (the translation shootout) records no such value, and its final evaluation counts as it is."""
+    rows = evals.sort_values("step")
+    final = rows["split"] == "test"
+    value = rows[metric] if metric in rows else pd.Series(np.nan, index=rows.index)
+    validation = f"eval_{metric}"
+    if validation in rows and rows.loc[final, validation].notna().any():
+        value = value.where(~final, rows[validation])
+    return pd.DataFrame({"step": rows["step"], "train_s": rows["train_s"], "value": value})
 
 
 def first_hit(evals: pd.DataFrame, metric: str, target: float, higher: bool = True) -> tuple[float, float]:
-    """(training seconds, step) at the first of one run's evaluations whose metric reaches ``target`` in the task's
-    direction; (inf, inf) when none does."""
-    if metric not in evals:
-        return math.inf, math.inf
-    hit = evals[evals[metric].map(lambda v: reaches(v, target, higher))].sort_values("step")
+    """(training seconds, step) at the first of one run's validation evaluations (``validation_values``) whose
+    metric reaches ``target`` in its direction; (inf, inf) when none does."""
+    values = validation_values(evals, metric)
+    hit = values[values["value"].map(lambda v: reaches(v, target, higher))]
     if hit.empty:
         return math.inf, math.inf
     return float(hit["train_s"].iloc[0]), float(hit["step"].iloc[0])
@@ -69,20 +120,19 @@ def evaluations(metrics: pd.DataFrame, run_ids) -> pd.DataFrame:
     return metrics[metrics["split"].isin(["eval", "test"]) & metrics["run_id"].isin(list(run_ids))]
 
 
-def time_to_target(
-    metrics: pd.DataFrame, run_ids, metric: str, target: float | None, higher: bool = True
-) -> list[float]:
-    """Per run, the training seconds at the first evaluation whose metric reaches ``target`` in the task's
-    direction (runs that never do are left out)."""
-    if target is None or metrics.empty or metric not in metrics:
+def time_to_target(metrics: pd.DataFrame, run_ids, target: Target | None) -> list[float]:
+    """Per run, the training seconds at the first validation evaluation that reaches ``target`` (runs that never
+    do are left out)."""
+    if target is None or metrics.empty:
         return []
     seconds = (
-        first_hit(rows, metric, target, higher)[0] for _, rows in evaluations(metrics, run_ids).groupby("run_id")
+        first_hit(rows, target.metric, target.value, target.higher)[0]
+        for _, rows in evaluations(metrics, run_ids).groupby("run_id")
     )
     return [s for s in seconds if math.isfinite(s)]
 
 
-def summary_table(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
+def summary_table(runs: pd.DataFrame, metrics: pd.DataFrame, target: Target | None = None) -> pd.DataFrame:
     """One row per optimizer (and training precision) at its best lr, best first: final metric mean ± std over
     seeds, time-to-target, speed, memory."""
     rows = []
@@ -95,7 +145,7 @@ def summary_table(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | Non
         at_lr = group[group["lr"] == lr]
         done = at_lr[at_lr["status"] == "finished"]
         values = done["final_metric"].tolist()
-        ttt = time_to_target(metrics, done["run_id"], metric, target, higher)
+        ttt = time_to_target(metrics, done["run_id"], target)
         rows.append(
             {
                 "optimizer": name,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ from optbench.errors import OptbenchError
 from optbench.ranking import frame_direction, score_direction
 from optbench.report import scoring
 from optbench.report.data import load_runs
-from optbench.report.tables import best_lr, common_seeds, evaluations, first_hit, target_of
+from optbench.report.tables import Target, best_lr, common_seeds, evaluations, first_hit, target_of
 
 TUNED_PREFIXES = ("optimizer.", "schedule.", "wrapper.")
 
@@ -91,9 +92,9 @@ def picked(runs: pd.DataFrame, higher: bool) -> str:
     return best_lr(runs, score_direction(name, higher), by="hyperparameters", score=name)
 
 
-def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) -> pd.DataFrame:
+def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: Target | None) -> pd.DataFrame:
     """One row per run of each optimizer's best configuration (best lr and, after coordinate descent, best other
-    hyperparameters): label, seed, final metric, seconds and steps to target."""
+    hyperparameters): label, seed, final metric, seconds and steps to ``target`` on the validation split."""
     higher = frame_direction(runs)
     runs = runs.assign(hyperparameters=hyperparameters(runs))
     rows = []
@@ -105,7 +106,7 @@ def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) ->
             seconds = steps = math.inf
             if target is not None and not metrics.empty:
                 evals = evaluations(metrics, [run["run_id"]])
-                seconds, steps = first_hit(evals, run["metric_name"], target, higher)
+                seconds, steps = first_hit(evals, target.metric, target.value, target.higher)
             rows.append(
                 {
                     "label": label,
@@ -122,18 +123,21 @@ def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: float | None) ->
 
 
 def gather(
-    stores: dict[str, str], targets: dict[str, float] | None = None, reference_sweep: str | None = None
+    stores: dict[str, str], targets: dict[str, Any] | None = None, reference_sweep: str | None = None
 ) -> dict[str, tuple[pd.DataFrame, bool]]:
     """{task: (per-seed rows, higher_is_better)} from each task's store; a task its store holds no runs of yet (a
     suite under way) is left out, and said so. The runs of ``reference_sweep`` (the speedup's reference at other
-    budgets) are not ranked."""
+    budgets) are not ranked. Each task's rows carry its ``Target`` as ``rows.attrs["target"]``."""
     out = {}
     for task, store in stores.items():
         if not any(task_runs(store, task)):
             print(f"optbench-report: {store} holds no runs of task {task} yet; scoring without it.", file=sys.stderr)
             continue
         runs, metrics = ranked_runs(store, task, reference_sweep)
-        out[task] = (per_seed(runs, metrics, target_of(runs, (targets or {}).get(task))), frame_direction(runs))
+        target = target_of(runs, (targets or {}).get(task))
+        rows = per_seed(runs, metrics, target)
+        rows.attrs["target"] = target
+        out[task] = (rows, frame_direction(runs))
     if not out:
         raise OptbenchError(f"no runs to score: the stores hold none of the tasks' runs ({', '.join(stores)}).")
     return out
@@ -157,6 +161,12 @@ def task_runs(store: str, task: str):
 def median_time(rows: pd.DataFrame, column: str) -> pd.Series:
     """Per optimizer, the median over seeds (infinite when most seeds missed the target)."""
     return rows.groupby("label", sort=False)[column].median()
+
+
+def target_text(rows: pd.DataFrame) -> str:
+    """How a task's rows name their target in captions: 'loss <= 4.4', or 'none set'."""
+    target = rows.attrs.get("target")
+    return target.describe() if target is not None else "none set"
 
 
 MEASURES = {"seconds": "training time", "steps": "optimizer steps"}
@@ -325,7 +335,7 @@ def profile_figure(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float
 def render(
     out: Path,
     stores: dict[str, str],
-    targets: dict[str, float] | None,
+    targets: dict[str, Any] | None,
     tau_max: float,
     reference: str = "adamw",
     reference_sweep: str | None = None,
@@ -358,7 +368,10 @@ def render(
         caption=(
             "Per task, each optimizer at its best lr: mean [95% bootstrap interval] (n seeds) of the final metric "
             "and of time-to-target; against the task's best by final metric, the paired t-test across seeds (p): "
-            "'worse' below 0.05, 'not significant' above, 'untested' with fewer than two common seeds."
+            "'worse' below 0.05, 'not significant' above, 'untested' with fewer than two common seeds. Targets, on "
+            "the validation split where a task has one: "
+            + "; ".join(f"{task} {target_text(rows)}" for task, (rows, _) in results.items())
+            + "."
         ),
     )
     for task in results:

@@ -139,19 +139,26 @@ class TransformerMT(Task):
         }
 
     def evaluate(self, model: nn.Module, final: bool = False) -> dict[str, Any]:
-        """Validation loss, and BLEU/chrF of the validation set (or, when ``final``, of the test set with beam).
+        """Validation loss, and BLEU/chrF of the validation set (or, when ``final``, of the test set with beam,
+        beside the validation's as ``eval_bleu`` / ``eval_chrf``: time-to-target reads the validation only).
 
         ``eval.val_beam: 0`` skips decoding the validation set (loss only)."""
         model.eval()
         ev = self.cfg.eval
         result: dict[str, Any] = {"eval_loss": self.token_nll(model, "val")}
-        split, beam = ("test", ev.beam) if final else ("val", ev.val_beam)
-        if not beam:  # val_beam: 0 = validation loss only (no decoding during training)
-            model.train()
-            return result
+        if final and ev.beam:
+            if ev.val_beam:
+                val = self.decoded(model, "val", ev.val_beam)
+                result.update(eval_bleu=val["bleu"], eval_chrf=val["chrf"])
+            result.update(self.decoded(model, "test", ev.beam))
+        elif not final and ev.val_beam:  # val_beam: 0 = validation loss only (no decoding during training)
+            result.update(self.decoded(model, "val", ev.val_beam))
+        model.train()
+        return result
+
+    def decoded(self, model: nn.Module, split: str, beam: int) -> dict[str, Any]:
+        """BLEU, chrF and the sacreBLEU signature of ``split`` translated with ``beam``, and the decoding time."""
         src, refs = self.data[split]
         start = time.perf_counter()
         hyps = self.translate(model, src, beam=beam, desc=f"{split} beam={beam}")
-        result.update(self.score(hyps, refs), decode_time_s=time.perf_counter() - start, beam=beam)
-        model.train()
-        return result
+        return {**self.score(hyps, refs), "decode_time_s": time.perf_counter() - start, "beam": beam}
