@@ -285,21 +285,22 @@ def speedup_table(
 
 
 def profile_figure(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float = scoring.TAU_MAX):
-    """The performance profiles by training time (left) and by optimizer steps (right), one line per optimizer,
-    its score (the area up to ``tau_max``) in the legend, in the order of the time score."""
+    """The performance profiles by training time (left) and by optimizer steps (right), one line per optimizer in
+    the same style on both; one legend for both, with each optimizer's two scores (the areas up to ``tau_max``), in
+    the order of the time score."""
     import matplotlib.pyplot as plt
 
     from optbench.report.style import color, line_style
 
     taus = np.geomspace(1.0, max(tau_max, 1.0001) * 2, 400)
     ticks = [t for t in (1, 1.25, 1.5, 2, 3, 4, 6, 8, 16) if t <= taus[-1]]
-    order = scoring.profile_score(medians(results).fillna(math.inf), tau_max).sort_values(ascending=False).index
-    columns = 2 if len(order) > 10 else 1
-    fig, axes = plt.subplots(1, 2, figsize=(12.0 + 2.2 * columns, 4.6), sharey=True, constrained_layout=True)
+    times = {measure: medians(results, measure).fillna(math.inf) for measure in MEASURES}
+    scores = {measure: scoring.profile_score(times[measure], tau_max) for measure in MEASURES}
+    order = scores["seconds"].sort_values(ascending=False).index
+    columns = 2 if len(order) > 14 else 1
+    fig, axes = plt.subplots(1, 2, figsize=(11.0 + 2.4 * columns, 4.4), sharey=True, constrained_layout=True)
     for ax, measure in zip(axes, MEASURES, strict=True):
-        times = medians(results, measure).fillna(math.inf)
-        profile = scoring.performance_profile(times, taus)
-        score = scoring.profile_score(times, tau_max)
+        profile = scoring.performance_profile(times[measure], taus)
         for name in order:
             ax.step(
                 taus,
@@ -308,7 +309,7 @@ def profile_figure(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float
                 color=color(name),
                 linestyle=line_style(name),
                 linewidth=1.4,
-                label=f"{name} ({score[name]:.2f})",
+                label=f"{name} ({scores['seconds'][name]:.2f} / {scores['steps'][name]:.2f})",
             )
         ax.axvline(tau_max, color="0.6", linewidth=0.8, linestyle=":")
         ax.set_xscale("log")
@@ -318,15 +319,15 @@ def profile_figure(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel(f"τ: {MEASURES[measure]} to target within τ × the fastest optimizer's (log scale)")
         ax.set_title(f"by {MEASURES[measure]}")
-        ax.legend(
-            title=f"score: area up to τ = {tau_max:g}",
-            fontsize=7,
-            title_fontsize=7,
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            ncol=columns,
-            frameon=False,
-        )
+    fig.legend(
+        *axes[0].get_legend_handles_labels(),
+        title=f"optimizer (score by time / by steps:\narea up to τ = {tau_max:g})",
+        fontsize=8,
+        title_fontsize=8,
+        loc="outside right upper",
+        ncol=columns,
+        frameon=False,
+    )
     axes[0].set_ylabel(f"fraction of the {len(results)} task{'s' if len(results) != 1 else ''}")
     fig.suptitle(f"Performance profiles over {', '.join(results)}")
     return fig
