@@ -85,9 +85,10 @@ def test_differences_within_the_noise_are_marked_not_separated():
     assert p.loc["adam", "sgd"] < 0.05 < p.loc["adam", "adamw"] and math.isnan(p.loc["adam", "adam"])
 
 
-def fake_run(store, task, optimizer, seed, final, hit_s, higher, target, lr=1e-3, **extra):
+def fake_run(store, task, optimizer, seed, final, hit_s, higher, target, lr=1e-3, train=(), **extra):
     """One finished record whose evaluations reach ``target`` first at training second ``hit_s`` (None = never);
-    ``extra``: more summary keys, and ``tune_metric`` for the config."""
+    ``train``: its (step, training seconds) log rows; ``extra``: more summary keys, and ``tune_metric`` for the
+    config."""
     from optbench.tracking.store import RunStore
 
     rid = f"{task}-{optimizer}-{seed}-{lr:g}"
@@ -96,7 +97,7 @@ def fake_run(store, task, optimizer, seed, final, hit_s, higher, target, lr=1e-3
     evals = [(10, 5.0, miss)] + ([(20, hit_s, target)] if hit_s is not None else []) + [(30, 99.0, final)]
     metrics = [
         {"split": "test" if step == 30 else "eval", "step": step, "train_s": s, metric: v} for step, s, v in evals
-    ]
+    ] + [{"split": "train", "step": step, "train_s": s, "loss": 1.0} for step, s in train]
     config = {"task": {"name": task, "target": target}, "optimizer": {"name": optimizer, "lr": lr}, "seed": seed}
     if "tune_metric" in extra:
         config["tune_metric"] = extra.pop("tune_metric")
@@ -147,6 +148,36 @@ def test_scoring_report_on_hand_made_stores_whose_answer_is_known(tmp_path):
     assert written.loc["c", "score"] == 0.0
 
 
+def test_step_cost_times_every_run_at_its_optimizers_fastest_step_so_a_slowed_run_does_not_count(tmp_path):
+    from optbench.errors import OptbenchError
+    from optbench.report.workloads import gather, score_table, seconds_per_step
+
+    # a: 0.1 s per step, but seed 1 ran beside other work at 0.5 s per step; b: 0.2 s per step on both seeds.
+    # Both reach the target at step 20.
+    for seed, per_step in ((0, 0.1), (1, 0.5)):
+        train = [(10, 10 * per_step), (20, 20 * per_step), (30, 30 * per_step)]
+        fake_run(tmp_path / "s", "T", "a", seed, 0.95, 20 * per_step, True, 0.9, train=train)
+        fake_run(tmp_path / "s", "T", "b", seed, 0.95, 4.0, True, 0.9, train=[(10, 2.0), (30, 6.0)])
+    fake_run(tmp_path / "s", "T2", "a", 0, 0.95, 1.0, True, 0.9, train=[(10, 1.0)])
+    fake_run(tmp_path / "s", "T2", "b", 0, 0.95, 1.0, True, 0.9, train=[(10, 1.0)])
+    stores = {"T": str(tmp_path / "s"), "T2": str(tmp_path / "s")}
+    measured = gather(stores)["T"][0].set_index(["label", "seed"])["seconds_to_target"]
+    assert measured[("a", 0)] == 2.0 and measured[("a", 1)] == 10.0 and measured[("b", 1)] == 4.0
+    assert score_table(gather(stores)).iloc[0]["optimizer"] == "b"  # a's median 6 s against b's 4 s
+    costed = gather(stores, seconds_from="step_cost")["T"][0].set_index(["label", "seed"])["seconds_to_target"]
+    assert costed[("a", 0)] == costed[("a", 1)] == pytest.approx(2.0)  # 20 steps x a's fastest 0.1 s
+    assert costed[("b", 0)] == pytest.approx(4.0)
+    scores = score_table(gather(stores, seconds_from="step_cost")).set_index("optimizer")
+    assert scores.loc["a", "score"] == 1.0 and scores.loc["b", "score"] < 1.0
+    from optbench.report.data import load_runs
+
+    runs, metrics = load_runs(str(tmp_path / "s"), task="T")
+    assert seconds_per_step(metrics, runs.loc[runs["label"] == "a", "run_id"]) == pytest.approx(0.1)
+    assert math.isnan(seconds_per_step(metrics.iloc[0:0], []))
+    with pytest.raises(OptbenchError, match=r"report.seconds='wall'.*measured.*step_cost"):
+        gather(stores, seconds_from="wall")
+
+
 def test_scoring_command_picks_tasks_and_names_a_missing_store(tmp_path):
     from .test_cli import optbench
 
@@ -157,6 +188,9 @@ def test_scoring_command_picks_tasks_and_names_a_missing_store(tmp_path):
     assert "report.stores names stores that do not exist:" in bad.stderr and f"T2: {tmp_path / 'nowhere'}" in bad.stderr
     unknown = optbench(tmp_path, *args, "report.tasks=[T9]", module="optbench.report")
     assert unknown.returncode == 2 and "report.tasks names ['T9'], which report.stores does not list" in unknown.stderr
+    wall = optbench(tmp_path, *args, "report.tasks=[T1]", "report.seconds=wall", module="optbench.report")
+    assert wall.returncode == 2 and "report.seconds='wall' is not a way to read training time" in wall.stderr
+    assert "Traceback" not in wall.stderr
     ok = optbench(tmp_path, *args, "report.tasks=[T1]", module="optbench.report")
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "out/scoring/scores.md").is_file() and "T1" in (tmp_path / "out/scoring/tasks.md").read_text()

@@ -206,6 +206,7 @@ def scoring(cfg: DictConfig, out: Path) -> list[Path]:
         speedup.reference,
         speedup.sweep,
         None if speedup.get("tasks") is None else {t: stores[t] for t in speedup.tasks},
+        cfg.report.get("seconds", "measured"),
     )
 
 

@@ -92,21 +92,50 @@ def picked(runs: pd.DataFrame, higher: bool) -> str:
     return best_lr(runs, score_direction(name, higher), by="hyperparameters", score=name)
 
 
-def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: Target | None) -> pd.DataFrame:
+# How the time-to-target's seconds are read from the records (``report.seconds``).
+SECONDS = {
+    "measured": "each run's own training seconds at the evaluation that reaches the target",
+    "step_cost": (
+        "the steps to target x the optimizer's cost of a step on the task, from the fastest of all its runs there "
+        "(training seconds per step), so that what else shared the machine during one run does not count"
+    ),
+}
+
+
+def seconds_per_step(metrics: pd.DataFrame, run_ids) -> float:
+    """The fastest of the runs' training seconds per optimizer step, each run's taken at its last logged training
+    step: the cost of a step with the least interference from whatever else shared the machine (every run of one
+    optimizer on one task does the same work per step, whatever its lr). NaN when no run logged a training step."""
+    if metrics.empty or "train_s" not in metrics:
+        return math.nan
+    rows = metrics[(metrics["split"] == "train") & metrics["run_id"].isin(list(run_ids)) & (metrics["step"] > 0)]
+    if rows.empty:
+        return math.nan
+    last = rows.sort_values("step").groupby("run_id").last()
+    return float((last["train_s"] / last["step"]).min())
+
+
+def per_seed(
+    runs: pd.DataFrame, metrics: pd.DataFrame, target: Target | None, seconds_from: str = "measured"
+) -> pd.DataFrame:
     """One row per run of each optimizer's best configuration (best lr and, after coordinate descent, best other
-    hyperparameters): label, seed, final metric, seconds and steps to ``target`` on the validation split."""
+    hyperparameters): label, seed, final metric, seconds and steps to ``target`` on the validation split. The
+    seconds are read as ``seconds_from`` says (``SECONDS``); with ``step_cost``, an optimizer none of whose runs logged
+    a training step keeps its measured seconds."""
     higher = frame_direction(runs)
     runs = runs.assign(hyperparameters=hyperparameters(runs))
     rows = []
     for label, group in runs.groupby("label", sort=False):
         at = group[group["hyperparameters"] == picked(group, higher)]
         tuned = tuned_columns(group)
+        cost = seconds_per_step(metrics, group["run_id"]) if seconds_from == "step_cost" else math.nan
         for _, run in at.iterrows():
             finished = run["status"] == "finished"
-            seconds = steps = math.inf
+            seconds = steps = math.inf  # a run that never reaches the target is infinitely slow either way
             if target is not None and not metrics.empty:
                 evals = evaluations(metrics, [run["run_id"]])
-                seconds, steps = first_hit(evals, target.metric, target.value, target.higher)
+                measured, steps = first_hit(evals, target.metric, target.value, target.higher)
+                seconds = steps * cost if math.isfinite(cost) and math.isfinite(steps) else measured
             rows.append(
                 {
                     "label": label,
@@ -123,11 +152,21 @@ def per_seed(runs: pd.DataFrame, metrics: pd.DataFrame, target: Target | None) -
 
 
 def gather(
-    stores: dict[str, str], targets: dict[str, Any] | None = None, reference_sweep: str | None = None
+    stores: dict[str, str],
+    targets: dict[str, Any] | None = None,
+    reference_sweep: str | None = None,
+    seconds_from: str = "measured",
 ) -> dict[str, tuple[pd.DataFrame, bool]]:
     """{task: (per-seed rows, higher_is_better)} from each task's store; a task its store holds no runs of yet (a
     suite under way) is left out, and said so. The runs of ``reference_sweep`` (the speedup's reference at other
-    budgets) are not ranked. Each task's rows carry its ``Target`` as ``rows.attrs["target"]``."""
+    budgets) are not ranked. Each task's rows carry its ``Target`` as ``rows.attrs["target"]``; ``seconds_from``
+    (``SECONDS``) says how the time-to-target's seconds are read."""
+    if seconds_from not in SECONDS:
+        raise OptbenchError(
+            f"report.seconds={seconds_from!r} is not a way to read training time; choose one of: "
+            + "; ".join(f"{name} ({text})" for name, text in SECONDS.items())
+            + "."
+        )
     out = {}
     for task, store in stores.items():
         if not any(task_runs(store, task)):
@@ -135,8 +174,9 @@ def gather(
             continue
         runs, metrics = ranked_runs(store, task, reference_sweep)
         target = target_of(runs, (targets or {}).get(task))
-        rows = per_seed(runs, metrics, target)
+        rows = per_seed(runs, metrics, target, seconds_from)
         rows.attrs["target"] = target
+        rows.attrs["seconds"] = seconds_from
         out[task] = (rows, frame_direction(runs))
     if not out:
         raise OptbenchError(f"no runs to score: the stores hold none of the tasks' runs ({', '.join(stores)}).")
@@ -170,6 +210,7 @@ def target_text(rows: pd.DataFrame) -> str:
 
 
 MEASURES = {"seconds": "training time", "steps": "optimizer steps"}
+TITLE_NOTE = {"step_cost": "\n(steps × the optimizer's fastest cost of a step on the task)"}
 
 
 def medians(results: dict[str, tuple[pd.DataFrame, bool]], measure: str = "seconds") -> pd.DataFrame:
@@ -297,6 +338,7 @@ def profile_figure(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float
     times = {measure: medians(results, measure).fillna(math.inf) for measure in MEASURES}
     scores = {measure: scoring.profile_score(times[measure], tau_max) for measure in MEASURES}
     order = scores["seconds"].sort_values(ascending=False).index
+    timing = next(iter(results.values()))[0].attrs.get("seconds", "measured") if results else "measured"
     columns = 2 if len(order) > 14 else 1
     fig, axes = plt.subplots(1, 2, figsize=(11.0 + 2.4 * columns, 4.4), sharey=True, constrained_layout=True)
     for ax, measure in zip(axes, MEASURES, strict=True):
@@ -318,7 +360,7 @@ def profile_figure(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float
         ax.minorticks_off()
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel(f"τ: {MEASURES[measure]} to target within τ × the fastest optimizer's (log scale)")
-        ax.set_title(f"by {MEASURES[measure]}")
+        ax.set_title(f"by {MEASURES[measure]}" + (TITLE_NOTE.get(timing, "") if measure == "seconds" else ""))
     fig.legend(
         *axes[0].get_legend_handles_labels(),
         title=f"optimizer (score by time / by steps:\narea up to τ = {tau_max:g})",
@@ -341,6 +383,7 @@ def render(
     reference: str = "adamw",
     reference_sweep: str | None = None,
     speedup_stores: dict[str, str] | None = None,
+    seconds_from: str = "measured",
 ) -> list[Path]:
     from optbench.report.style import save
     from optbench.report.tables import write_table
@@ -348,7 +391,7 @@ def render(
     missing = [f"{task}: {store}" for task, store in stores.items() if not Path(store, "runs").is_dir()]
     if missing:
         raise OptbenchError(f"report.stores names stores that do not exist: {'; '.join(missing)}.")
-    results = gather(stores, targets, reference_sweep)
+    results = gather(stores, targets, reference_sweep, seconds_from)
     paths = save(profile_figure(results, tau_max), out, "profiles")
     scores = score_table(results, tau_max)
     paths += write_table(
@@ -358,8 +401,8 @@ def render(
         caption=(
             f"Performance-profile score over {', '.join(results)}: the area under each optimizer's profile of "
             f"time-to-target (median over seeds; a miss, or a task without the optimizer's runs, is infinitely "
-            f"slow) up to tau = {tau_max:g}, normalised to [0, 1]; 'score (steps)': the same from optimizer steps to "
-            "target, blind to per-step cost and to timing noise."
+            f"slow) up to tau = {tau_max:g}, normalised to [0, 1], its seconds {SECONDS[seconds_from]}; "
+            "'score (steps)': the same from optimizer steps to target, blind to per-step cost and to timing noise."
         ),
     )
     paths += write_table(
@@ -370,7 +413,7 @@ def render(
             "Per task, each optimizer at its best lr: mean [95% bootstrap interval] (n seeds) of the final metric "
             "and of time-to-target; against the task's best by final metric, the paired t-test across seeds (p): "
             "'worse' below 0.05, 'not significant' above, 'untested' with fewer than two common seeds. Targets, on "
-            "the validation split where a task has one: "
+            f"the validation split where a task has one (seconds: {SECONDS[seconds_from]}): "
             + "; ".join(f"{task} {target_text(rows)}" for task, (rows, _) in results.items())
             + "."
         ),
