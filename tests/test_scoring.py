@@ -178,6 +178,45 @@ def test_step_cost_times_every_run_at_its_optimizers_fastest_step_so_a_slowed_ru
         gather(stores, seconds_from="wall")
 
 
+def test_step_parts_share_the_tasks_fastest_forward_backward_and_keep_each_optimizers_own_step(tmp_path):
+    from optbench.report.workloads import gather, score_table
+
+    # One task, every step's forward-backward the same work. a's runs met a loaded machine (forward-backward 0.9 s
+    # and 0.5 s) and b's an idle one (0.2 s); a's own optimizer step is 0.01 s, b's 0.1 s. Both reach the target at
+    # step 20 (evaluation at training second 20 x their measured step time).
+    timings = {("a", 0): (0.9, 0.01), ("a", 1): (0.5, 0.012), ("b", 0): (0.2, 0.1), ("b", 1): (0.25, 0.1)}
+    for (name, seed), (fb, opt) in timings.items():
+        fake_run(
+            tmp_path / "s",
+            "T",
+            name,
+            seed,
+            0.95,
+            20 * (fb + opt),
+            True,
+            0.9,
+            train=[(20, 20 * (fb + opt))],
+            fwd_bwd_time_s=fb,
+            opt_step_time_s=opt,
+            precision="fp32",
+        )
+    # a run of another precision does other work: its faster forward-backward is not a's or b's
+    fake_run(
+        tmp_path / "s", "T", "c", 0, 0.95, 2.0, True, 0.9, fwd_bwd_time_s=0.05, opt_step_time_s=0.01, precision="bf16"
+    )
+    stores = {"T": str(tmp_path / "s")}
+    rows = gather(stores, seconds_from="step_parts")["T"][0].set_index(["label", "seed"])["seconds_to_target"]
+    assert rows[("a", 0)] == rows[("a", 1)] == pytest.approx(20 * (0.2 + 0.01))  # b's 0.2 s + a's own 0.01 s
+    assert rows[("b", 0)] == rows[("b", 1)] == pytest.approx(20 * (0.2 + 0.1))
+    assert rows[("c", 0)] == pytest.approx(20 * (0.05 + 0.01))
+    measured = score_table(gather(stores)).set_index("optimizer")["score"]
+    parts = score_table(gather(stores, seconds_from="step_parts")).set_index("optimizer")["score"]
+    assert measured["b"] > measured["a"] and parts["a"] > parts["b"]  # the load a met no longer counts against it
+    # records without step times keep their measured seconds
+    fake_run(tmp_path / "u", "T", "a", 0, 0.95, 7.0, True, 0.9)
+    assert gather({"T": str(tmp_path / "u")}, seconds_from="step_parts")["T"][0]["seconds_to_target"][0] == 7.0
+
+
 def test_scoring_command_picks_tasks_and_names_a_missing_store(tmp_path):
     from .test_cli import optbench
 
