@@ -119,8 +119,8 @@ def step_parts(runs: pd.DataFrame) -> pd.Series:
     if not {"fwd_bwd_time_s", "opt_step_time_s"} <= set(runs.columns):
         return pd.Series(math.nan, index=runs.index)
     keys = [c for c in SAME_WORK if c in runs and runs[c].notna().all()]  # older records may lack a key
-    work = runs[keys].map(repr).agg("|".join, axis=1) if keys else pd.Series("", index=runs.index)
-    forward_backward = runs["fwd_bwd_time_s"].groupby(work).transform("min")
+    times = runs["fwd_bwd_time_s"]
+    forward_backward = times.groupby([runs[c] for c in keys]).transform("min") if keys else times.min()
     own_step = runs["opt_step_time_s"].groupby(runs["label"]).transform("min")
     return (forward_backward + own_step).astype(float)
 
