@@ -8,17 +8,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from optbench.report.scoring import (
-    bootstrap_ci,
-    not_separated_from_best,
-    paired_test,
-    pairwise_significance,
-    performance_profile,
-    performance_ratios,
-    profile_score,
-    versus_best,
-)
+from optbench.report.scoring import performance_profile, performance_ratios, profile_score
+from optbench.report.stats import holm, interval_text, mean_interval, paired_test, pooled_sd, versus_best
 
 INF = math.inf
 TIMES = pd.DataFrame({"x": [10.0, 30.0], "y": [20.0, 15.0], "z": [INF, 60.0]}, index=["A", "B"])
@@ -48,41 +41,75 @@ def test_score_is_the_normalised_area_under_the_profile():
     assert profile_score(pd.DataFrame({"a": [1.0], "b": [INF]}))["a"] == 1.0  # fastest everywhere scores 1
 
 
-def test_bootstrap_interval_of_the_mean():
-    mean, low, high = bootstrap_ci([1.0, 2.0, 3.0])
-    assert mean == 2.0 and 1.0 <= low < 2.0 < high <= 3.0
-    assert bootstrap_ci([5.0, 5.0, 5.0]) == (5.0, 5.0, 5.0) and bootstrap_ci([4.0]) == (4.0, 4.0, 4.0)
-    sample = np.random.default_rng(1).normal(10.0, 2.0, size=400)
-    mean, low, high = bootstrap_ci(sample)
-    half = 1.96 * sample.std(ddof=1) / math.sqrt(sample.size)  # the normal interval for a large sample
-    assert (high - low) / 2 == pytest.approx(half, rel=0.08) and low < mean < high
-    assert bootstrap_ci([3.0, INF])[2] == INF  # a missed target leaves the interval open above
+@pytest.mark.parametrize("n", [3, 5])
+def test_the_95_percent_interval_covers_the_true_mean_95_percent_of_the_time_at_small_n(n):
+    rng = np.random.default_rng(n)
+    covered = 0
+    for _ in range(2000):
+        _, low, high = mean_interval(rng.normal(10.0, 2.0, size=n))
+        covered += low <= 10.0 <= high
+    assert 0.93 <= covered / 2000 <= 0.97
+
+
+def test_the_interval_is_students_and_none_is_given_below_three_seeds():
+    mean, low, high = mean_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and high - mean == pytest.approx(4.302652729911275 * 1.0 / math.sqrt(3))  # t(0.975, 2)
+    assert mean_interval([1.0, 2.0]) is None and mean_interval([3.0, INF, 4.0]) is None
+    assert interval_text([0.97, 0.98]) == "0.97, 0.98 (n=2)"  # the values, not a 50%-coverage [min, max]
+    assert interval_text([1.0, 2.0, 3.0]) == "2 [-0.4841, 4.484] (n=3)"
+    assert interval_text([1.0, 2.0, 3.0], floor=0.0) == "2 [0, 4.484] (n=3)"  # a time never goes below 0
+    assert interval_text([INF, INF, INF]) == "missed (n=3)"
+    assert interval_text([300.0, INF, 450.0], ".0f") == "missed on 1 of 3; reached: 300, 450"
 
 
 def test_paired_t_test_against_the_closed_form_for_three_seeds():
     a = {0: 1.0, 1: 2.0, 2: 3.0}
     b = {0: 0.5, 1: 1.4, 2: 2.6}  # differences 0.5, 0.6, 0.4: mean 0.5, sd 0.1
-    diff, p, n = paired_test(a, b)
-    t = 0.5 / (0.1 / math.sqrt(3))
-    p_df2 = 2 * (1 - (0.5 + t / (2 * math.sqrt(2 + t * t))))  # Student's t with 2 degrees of freedom
-    assert (diff, n) == (pytest.approx(0.5), 3) and p == pytest.approx(p_df2, rel=1e-6)
-    assert math.isnan(paired_test({0: 1.0}, {0: 2.0})[1])  # one seed says nothing about significance
-    assert paired_test({0: 1.0, 1: 2.0}, {1: 1.0, 2: 5.0})[2] == 1  # only common seeds pair
+    t = paired_test(a, b)
+    statistic = 0.5 / (0.1 / math.sqrt(3))
+    p_df2 = 2 * (1 - (0.5 + statistic / (2 * math.sqrt(2 + statistic * statistic))))  # Student's t, 2 dof
+    assert (t.diff, t.n) == (pytest.approx(0.5), 3) and t.p == pytest.approx(p_df2, rel=1e-6)
+    assert (t.low, t.high) == (pytest.approx(0.5 - 4.302653 * 0.1 / math.sqrt(3)), pytest.approx(0.5 + 0.2484, 1e-3))
+    assert math.isnan(paired_test({0: 1.0}, {0: 2.0}).p)  # one seed says nothing about significance
+    assert paired_test({0: 1.0, 1: 2.0}, {1: 1.0, 2: 5.0}).n == 1  # only common seeds pair
 
 
-def test_differences_within_the_noise_are_marked_not_separated():
+def test_holm_against_its_step_down_definition():
+    # sorted p: 0.01 (x3 = 0.03), 0.03 (x2 = 0.06), 0.04 (x1 = 0.04, raised to the running max 0.06)
+    assert holm({"a": 0.04, "b": 0.01, "c": 0.03, "d": math.nan}) == pytest.approx(
+        {"a": 0.06, "b": 0.03, "c": 0.06, "d": math.nan}, nan_ok=True
+    )
+    assert holm({"a": 0.5, "b": 0.9}) == {"a": 1.0, "b": 1.0}
+
+
+def test_a_table_of_comparisons_controls_the_family_wise_error():
     per_seed = {
         "adam": {0: 0.970, 1: 0.972, 2: 0.971},
         "adamw": {0: 0.971, 1: 0.970, 2: 0.972},  # indistinguishable from adam
         "sgd": {0: 0.950, 1: 0.951, 2: 0.949},  # clearly worse
     }
-    assert not_separated_from_best(per_seed, higher=True) == {"adam", "adamw"}
-    assert not_separated_from_best(per_seed, higher=False) == {"sgd"}  # read as lower-is-better, sgd is best
     standing = versus_best({**per_seed, "lion": {0: 0.9}}, higher=True)
     assert standing["adam"] == "best" and standing["lion"] == "untested (n=1)"  # one seed: no test, not "tied"
-    assert standing["adamw"].startswith("not significant (p=") and standing["sgd"].startswith("worse (p=")
-    p = pairwise_significance(per_seed)
-    assert p.loc["adam", "sgd"] < 0.05 < p.loc["adam", "adamw"] and math.isnan(p.loc["adam", "adam"])
+    # two tests (lion's one seed is none): the interval is simultaneous, each at 1 - 0.05 / 2
+    half = stats.t.ppf(1 - 0.025 / 2, 2) * np.std([0.001, -0.002, 0.001], ddof=1) / math.sqrt(3)
+    assert standing["adamw"].startswith(f"no difference detected (d=0 [{-half:.3g}, {half:.3g}], p_Holm=")
+    assert standing["sgd"].startswith("worse (d=-0.021, p_Holm=")
+    assert versus_best(per_seed, higher=False)["sgd"] == "best"  # read as lower-is-better, sgd is best
+    # five optimizers each with p about 0.03 against the best: every one "worse" uncorrected, none after Holm
+    family = {"best": {s: 1.0 for s in range(3)}}
+    for i in range(5):
+        family[f"o{i}"] = {0: 0.9, 1: 0.95 - 0.001 * i, 2: 0.92}
+    assert all(paired_test(family[f"o{i}"], family["best"]).p < 0.05 for i in range(5))
+    words = [v for k, v in versus_best(family, higher=True).items() if k != "best"]
+    assert all(v.startswith("no difference detected (d=") for v in words)
+    for word in words:  # and each simultaneous interval holds 0, as Holm's verdict says
+        low, high = (float(x) for x in word.split("[")[1].split("]")[0].split(", "))
+        assert low < 0 < high
+
+
+def test_pooled_sd_over_configurations_with_two_or_more_seeds():
+    sd, dof, used = pooled_sd([[1.0, 3.0], [10.0, 12.0, 14.0], [5.0], [math.nan, 2.0]])
+    assert (dof, used) == (3, 2) and sd == pytest.approx(math.sqrt((2 + 8) / 3))
 
 
 def fake_run(store, task, optimizer, seed, final, hit_s, higher, target, lr=1e-3, train=(), **extra):
@@ -132,20 +159,24 @@ def test_scoring_report_on_hand_made_stores_whose_answer_is_known(tmp_path):
     stores = {"T1": str(tmp_path / "s1"), "T2": str(tmp_path / "s2")}
     results = gather(stores)
     scores = score_table(results).set_index("optimizer")
-    assert scores.loc["a", "score"] == pytest.approx(5 / 6) and scores.loc["b", "score"] == pytest.approx(5 / 6)
+    assert scores.loc["a", "score (time, measured)"] == pytest.approx(5 / 6)
+    assert scores.loc["b", "score (time, measured)"] == pytest.approx(5 / 6)
+    assert "score (time, step_parts)" not in scores  # one clock: the measured one
     assert scores.loc["a", "score (steps)"] == scores.loc["b", "score (steps)"] == 1.0  # all hit at step 20
-    assert scores.loc["c", "score"] == 0.0 and scores.loc["c", "tasks reached"] == 1
+    assert scores.loc["c", "score (time, measured)"] == 0.0 and scores.loc["c", "tasks reached"] == 1
     tasks = task_tables(results)
     t2 = tasks[tasks.task == "T2"].set_index("optimizer")
     assert list(t2.index) == ["a", "b", "c"]  # lower is better: a's 0.81 mean first, c's 1.5 last
     assert t2.loc["a", "vs best"] == "best"
-    assert t2.loc["b", "vs best"].startswith("worse (p=")  # b is 0.01 worse on every seed
+    assert t2.loc["b", "vs best"].startswith("worse (d=0.01, p_Holm=")  # b is 0.01 worse on every seed
     assert t2.loc["c", "time to target (s)"] == "missed (n=3)"
     assert t2.loc["b", "time to target (s)"] == "15.0 [15.0, 15.0] (n=3)"
     paths = render(tmp_path / "out", stores, None, 4.0)
     assert {p.name for p in paths} >= {"profiles.png", "scores.md", "tasks.md", "scores.csv"}
     written = pd.read_csv(tmp_path / "out/scores.csv").set_index("optimizer")
-    assert written.loc["c", "score"] == 0.0
+    assert written.loc["c", "score (time, measured)"] == 0.0
+    caption = (tmp_path / "out/tasks.md").read_text().splitlines()[0]
+    assert "Student-t" in caption and "Holm" in caption and "no difference detected" in caption
 
 
 def test_step_cost_times_every_run_at_its_optimizers_fastest_step_so_a_slowed_run_does_not_count(tmp_path):
@@ -168,7 +199,9 @@ def test_step_cost_times_every_run_at_its_optimizers_fastest_step_so_a_slowed_ru
     assert costed[("a", 0)] == costed[("a", 1)] == pytest.approx(2.0)  # 20 steps x a's fastest 0.1 s
     assert costed[("b", 0)] == pytest.approx(4.0)
     scores = score_table(gather(stores, seconds_from="step_cost")).set_index("optimizer")
-    assert scores.loc["a", "score"] == 1.0 and scores.loc["b", "score"] < 1.0
+    assert scores.loc["a", "score (time, step_cost)"] == 1.0 and scores.loc["b", "score (time, step_cost)"] < 1.0
+    # each run's own clock beside it: there b, whose seeds met no other work, is first
+    assert scores.loc["b", "score (time, measured)"] == 1.0 > scores.loc["a", "score (time, measured)"]
     from optbench.report.data import load_runs
 
     runs, metrics = load_runs(str(tmp_path / "s"), task="T")
@@ -209,8 +242,8 @@ def test_step_parts_share_the_tasks_fastest_forward_backward_and_keep_each_optim
     assert rows[("a", 0)] == rows[("a", 1)] == pytest.approx(20 * (0.2 + 0.01))  # b's 0.2 s + a's own 0.01 s
     assert rows[("b", 0)] == rows[("b", 1)] == pytest.approx(20 * (0.2 + 0.1))
     assert rows[("c", 0)] == pytest.approx(20 * (0.05 + 0.01))
-    measured = score_table(gather(stores)).set_index("optimizer")["score"]
-    parts = score_table(gather(stores, seconds_from="step_parts")).set_index("optimizer")["score"]
+    measured = score_table(gather(stores)).set_index("optimizer")["score (time, measured)"]
+    parts = score_table(gather(stores, seconds_from="step_parts")).set_index("optimizer")["score (time, step_parts)"]
     assert measured["b"] > measured["a"] and parts["a"] > parts["b"]  # the load a met no longer counts against it
     # records without step times keep their measured seconds
     fake_run(tmp_path / "u", "T", "a", 0, 0.95, 7.0, True, 0.9)
@@ -326,12 +359,22 @@ def test_speedup_table_reads_adamw_at_several_budgets(tmp_path):
     record("muon", 500, 3.3)  # AdamW's 1000-step loss in 500 steps
     record("lion", 1000, 3.45)  # halfway between AdamW's 500 and 1000 in loss
     record("sgd", 1000, 4.5)  # worse than AdamW's smallest budget
+    for seed, value in ((0, 3.02), (1, 3.03), (2, 3.01)):  # close to AdamW's 2x on every seed
+        record("soap", 1000, value, seed=seed)
     runs, _ = load_runs(str(tmp_path), task="lm")
     table = speedup_table(runs, sweep="adamw_budgets").set_index("optimizer")
     assert table.loc["muon", "speedup"] == "2.00x"
     assert table.loc["adamw", ["steps", "speedup"]].tolist() == [1000, "1.00x"]  # at its suite budget, not 2000
     assert table.loc["lion", "speedup"] == f"{math.sqrt(500 * 1000) / 1000:.2f}x"
     assert table.loc["sgd", "speedup"] == "<0.25x"
+    # AdamW's own seeds (3.3, 3.4, 3.2): each read through its curve, and the t interval of their mean loss
+    assert table.loc["adamw", "per seed"] == f"1.00x, {500 * 2 ** (2 / 3) / 1000:.2f}x, {2 ** (1 / 3):.2f}x"
+    half = 4.302653 * 0.1 / math.sqrt(3)
+    low, high = 500 * 2 ** ((3.6 - 3.3 - half) / 0.3) / 1000, 2 ** ((3.3 - (3.3 - half)) / 0.3)
+    assert table.loc["adamw", "95% interval"] == f"[{low:.2f}x, {high:.2f}x]"
+    assert table.loc["adamw", "interval vs 1.0x"] == "includes 1.0x"
+    assert table.loc["soap", "interval vs 1.0x"] == "above 1.0x"
+    assert table.loc["muon", ["95% interval", "interval vs 1.0x"]].tolist() == ["- (n=1)", "untested (n=1)"]
     assert table.attrs["curve"] == {250: 4.0, 500: 3.6, 1000: pytest.approx(3.3), 2000: 3.0}  # each budget's pick
     assert speedup_table(runs[runs["planned_steps"] == 1000]) is None  # AdamW at one budget only
     ranked, _ = ranked_runs(str(tmp_path), "lm", "adamw_budgets")  # what the scores and tuning tables rank

@@ -5,9 +5,12 @@ metric and the time-to-target (training seconds, and optimizer steps, at the fir
 task's target; infinite when none does). Then:
 
 - ``scores``: the performance-profile score per optimizer (``scoring.profile_score``) over the tasks, from each
-  optimizer's median time-to-target over seeds (a task it never ran counts as a miss);
-- ``tasks``: per task and optimizer, the final metric's mean with its 95% bootstrap interval and n, the same for
-  time-to-target, and whether it is separated from the task's best by a paired t-test across seeds;
+  optimizer's median time-to-target over seeds (a task it never ran counts as a miss), under every clock
+  (``clocks``): the report's reading of time, each run's own measured clock, and optimizer steps;
+- ``tasks``: per task and optimizer, the final metric's mean with its Student-t interval and n (the values below 3
+  seeds), the same for time-to-target, and its standing against the task's best by a paired t-test across seeds,
+  Holm-corrected over the task's optimizers (``stats.versus_best``);
+- ``speedup_<task>``: the speedup over a reference optimizer with its per-seed values and interval;
 - the profile figure.
 """
 
@@ -23,7 +26,7 @@ import pandas as pd
 
 from optbench.errors import OptbenchError
 from optbench.ranking import frame_direction, score_direction
-from optbench.report import scoring
+from optbench.report import scoring, stats
 from optbench.report.data import load_runs
 from optbench.report.tables import Target, best_lr, common_seeds, evaluations, first_hit, target_of
 
@@ -157,7 +160,7 @@ def per_seed(
             if parts is not None:
                 cost = parts[index]
             finished = run["status"] == "finished"
-            seconds = steps = math.inf  # a run that never reaches the target is infinitely slow either way
+            measured = seconds = steps = math.inf  # a run that never reaches the target is infinitely slow
             if target is not None and not metrics.empty:
                 evals = evaluations(metrics, [run["run_id"]])
                 measured, steps = first_hit(evals, target.metric, target.value, target.higher)
@@ -170,6 +173,7 @@ def per_seed(
                     "picked": ", ".join(f"{short_name(c)}={run[c]:g}" for c in tuned if c != "optimizer.lr"),
                     "final": float(run["final_metric"]) if finished and pd.notna(run["final_metric"]) else math.nan,
                     "seconds_to_target": seconds,
+                    "measured_seconds_to_target": measured,
                     "steps_to_target": steps,
                     "status": run["status"],
                 }
@@ -236,6 +240,12 @@ def target_text(rows: pd.DataFrame) -> str:
 
 
 MEASURES = {"seconds": "training time", "steps": "optimizer steps"}
+# How each score column's clock reads, for captions (given the report's ``report.seconds``).
+CLOCK_WORDS = {
+    "seconds": lambda reading: f"reads the seconds as {SECONDS[reading]}",
+    "measured_seconds": lambda reading: "reads each run's own measured training seconds (AlgoPerf's clock)",
+    "steps": lambda reading: "reads optimizer steps to target, blind to per-step cost and to timing noise",
+}
 TITLE_NOTE = {
     "step_cost": "\n(steps × the optimizer's fastest cost of a step on the task)",
     "step_parts": "\n(steps × (the task's fastest forward-backward + the optimizer's fastest step))",
@@ -243,53 +253,53 @@ TITLE_NOTE = {
 
 
 def medians(results: dict[str, tuple[pd.DataFrame, bool]], measure: str = "seconds") -> pd.DataFrame:
-    """tasks x optimizers: the median over seeds of the time-to-target in ``measure`` (seconds or steps); a
-    task an optimizer has no runs of is NaN."""
+    """tasks x optimizers: the median over seeds of the time-to-target in ``measure`` (seconds as the report reads
+    them, ``measured_seconds`` as each run's own clock read them, or steps); a task an optimizer has no runs of is
+    NaN."""
     column = f"{measure}_to_target"
     return pd.DataFrame({task: median_time(rows, column) for task, (rows, _) in results.items()}).T
 
 
+def clocks(results: dict[str, tuple[pd.DataFrame, bool]]) -> dict[str, str]:
+    """{score column: the ``medians`` measure it reads}: the time as the report reads it (``report.seconds``), each
+    run's own measured clock beside it when that reading is another, and optimizer steps."""
+    reading = next(iter(results.values()))[0].attrs.get("seconds", "measured") if results else "measured"
+    out = {f"score (time, {reading})": "seconds"}
+    if reading != "measured":
+        out["score (time, measured)"] = "measured_seconds"
+    out["score (steps)"] = "steps"
+    return out
+
+
 def score_table(results: dict[str, tuple[pd.DataFrame, bool]], tau_max: float = scoring.TAU_MAX) -> pd.DataFrame:
-    """Per optimizer, the profile score from training time (``score``, AlgoPerf's) and from optimizer steps
-    (``score (steps)``, blind to per-step cost and to a shared machine's timing noise)."""
+    """Per optimizer, the profile score under every clock (``clocks``): training time as the report reads it, each
+    run's own measured clock (AlgoPerf's reading) where that is another, and optimizer steps (blind to per-step
+    cost and to a shared machine's timing noise); sorted by the first."""
     times = medians(results)
     ran = times.notna().sum(axis=0)
-    times = times.fillna(math.inf)  # an optimizer without runs on a task missed it
-    score = scoring.profile_score(times, tau_max)
-    by_steps = scoring.profile_score(medians(results, "steps").fillna(math.inf), tau_max)
-    reached = np.isfinite(times).sum(axis=0)
+    reached = np.isfinite(times.fillna(math.inf)).sum(axis=0)
+    # an optimizer without runs on a task missed it
+    columns = {
+        name: scoring.profile_score(medians(results, measure).fillna(math.inf), tau_max).reindex(times.columns)
+        for name, measure in clocks(results).items()
+    }
     table = pd.DataFrame(
-        {
-            "score": score,
-            "score (steps)": by_steps.reindex(score.index),
-            "tasks reached": reached.astype(int),
-            "tasks run": ran.astype(int),
-            "of": len(times),
-        }
+        {**columns, "tasks reached": reached.astype(int), "tasks run": ran.astype(int), "of": len(times)}
     )
-    return table.sort_values("score", ascending=False).rename_axis("optimizer").reset_index()
-
-
-def _ci_text(values: list[float], digits: str = ".4g") -> str:
-    finite = [v for v in values if v == v]
-    if not finite:
-        return "-"
-    mean, low, high = scoring.bootstrap_ci(finite)
-    if math.isinf(mean):
-        return f"missed (n={len(finite)})"
-    return f"{mean:{digits}} [{low:{digits}}, {high:{digits}}] (n={len(finite)})"
+    return table.sort_values(next(iter(columns)), ascending=False, kind="stable").rename_axis("optimizer").reset_index()
 
 
 def task_tables(results: dict[str, tuple[pd.DataFrame, bool]], alpha: float = 0.05) -> pd.DataFrame:
-    """Per task and optimizer: final metric and time-to-target as mean [95% CI] (n); ``separated`` says whether
-    the paired t-test across seeds sets the optimizer apart from the task's best (``best`` marks that one)."""
+    """Per task and optimizer: final metric and time-to-target as mean [95% Student-t interval] (n), the values
+    below 3 seeds; ``vs best``: the paired t-test across seeds against the task's best by final metric,
+    Holm-corrected over the task's optimizers (``stats.versus_best``)."""
     rows = []
     for task, (seeds, higher) in results.items():
         per = {
             label: {int(r.seed): r.final for r in g.itertuples() if r.final == r.final}
             for label, g in seeds.groupby("label", sort=False)
         }
-        standing = scoring.versus_best(per, higher, alpha)
+        standing = stats.versus_best(per, higher, alpha)
         for label, g in seeds.groupby("label", sort=False):
             rows.append(
                 {
@@ -297,10 +307,10 @@ def task_tables(results: dict[str, tuple[pd.DataFrame, bool]], alpha: float = 0.
                     "optimizer": label,
                     "lr": g["lr"].iloc[0],
                     "also picked": g["picked"].iloc[0] or "-",
-                    "final metric": _ci_text(g["final"].tolist()),
+                    "final metric": stats.interval_text(g["final"].tolist()),
                     "final mean": float(g["final"].mean()),
-                    "time to target (s)": _ci_text(g["seconds_to_target"].tolist(), ".1f"),
-                    "steps to target": _ci_text(g["steps_to_target"].tolist(), ".0f"),
+                    "time to target (s)": stats.interval_text(g["seconds_to_target"].tolist(), ".1f", floor=0.0),
+                    "steps to target": stats.interval_text(g["steps_to_target"].tolist(), ".0f", floor=0.0),
                     "vs best": standing.get(label, "no finished run"),
                 }
             )
@@ -321,8 +331,11 @@ def speedup_table(
     over the steps the optimizer used (Wen et al. 2025). The reference's curve is its picked configuration's mean
     final loss at each training budget it ran (``planned_steps``: full runs, each with its own schedule, tuned at
     each budget): its runs in the suite and those of ``sweep`` (the runs at other budgets). Every optimizer is
-    taken at its pick among its suite runs (``sweep``'s runs never count as its own). None when the reference ran
-    fewer than two budgets."""
+    taken at its pick among its suite runs (``sweep``'s runs never count as its own). Each speedup comes with the
+    speedup of each seed's own loss, and a 95% interval: the Student-t interval of the optimizer's mean loss read
+    through the reference's curve (the curve's own seed noise is not in it; the reference's own row shows its
+    size); ``interval vs 1.0x`` says whether it lies above, below or around no speedup. None when the reference
+    ran fewer than two budgets."""
     if loss not in runs or "planned_steps" not in runs:
         return None
     done = runs[(runs["status"] == "finished") & runs[loss].notna()]
@@ -334,11 +347,27 @@ def speedup_table(
     if len(curve) < 2:
         return None
     rows = []
+    budgets, finals = list(curve), list(curve.values())
+
+    def speedup_at(value: float) -> tuple[float, str]:
+        return scoring.speedup_over(budgets, finals, value, steps)
+
+    def shown(pair: tuple[float, str]) -> str:
+        return f"{pair[1]}{pair[0]:.2f}x"
+
     for label, group in suite.groupby("label", sort=False):
         at = group[group["planned_steps"] == group["planned_steps"].max()]
-        at = at[at["hyperparameters"] == picked(at, higher=False)]
+        at = at[at["hyperparameters"] == picked(at, higher=False)].sort_values("seed")
         value, steps = float(at[loss].mean()), float(at["planned_steps"].iloc[0])
-        speedup, bound = scoring.speedup_over(list(curve), list(curve.values()), value, steps)
+        speedup, bound = speedup_at(value)
+        per = [speedup_at(v) for v in at[loss]]
+        interval = stats.mean_interval(at[loss])
+        if interval is None:
+            low_high, versus_one = f"- (n={len(at)})", f"untested (n={len(at)})"
+        else:  # the loss's interval through the reference's curve: a lower loss is a larger speedup
+            low, high = speedup_at(interval[2]), speedup_at(interval[1])
+            low_high = f"[{shown(low)}, {shown(high)}]"
+            versus_one = "above 1.0x" if low[0] > 1.0 else "below 1.0x" if high[0] < 1.0 else "includes 1.0x"
         rows.append(
             {
                 "optimizer": label,
@@ -347,6 +376,9 @@ def speedup_table(
                 "seeds": len(at),
                 f"{reference} steps to reach it": f"{bound}{speedup * steps:.0f}",
                 "speedup": f"{bound}{speedup:.2f}x",
+                "95% interval": low_high,
+                "per seed": ", ".join(shown(pair) for pair in per),
+                "interval vs 1.0x": versus_one,
             }
         )
     table = pd.DataFrame(rows).sort_values(f"{loss} (mean)").reset_index(drop=True)
@@ -423,15 +455,17 @@ def render(
     results = gather(stores, targets, reference_sweep, seconds_from)
     paths = save(profile_figure(results, tau_max), out, "profiles")
     scores = score_table(results, tau_max)
+    score_columns = list(clocks(results))
     paths += write_table(
-        scores.assign(**{c: scores[c].map(lambda v: f"{v:.3f}") for c in ("score", "score (steps)")}),
+        scores.assign(**{c: scores[c].map(lambda v: f"{v:.3f}") for c in score_columns}),
         out,
         "scores",
         caption=(
             f"Performance-profile score over {', '.join(results)}: the area under each optimizer's profile of "
             f"time-to-target (median over seeds; a miss, or a task without the optimizer's runs, is infinitely "
-            f"slow) up to tau = {tau_max:g}, normalised to [0, 1], its seconds {SECONDS[seconds_from]}; "
-            "'score (steps)': the same from optimizer steps to target, blind to per-step cost and to timing noise."
+            f"slow) up to tau = {tau_max:g}, normalised to [0, 1], under each clock: "
+            + "; ".join(f"'{name}' {CLOCK_WORDS[measure](seconds_from)}" for name, measure in clocks(results).items())
+            + f". Sorted by '{score_columns[0]}'. A verdict that holds under one clock only is that clock's."
         ),
     )
     paths += write_table(
@@ -439,10 +473,14 @@ def render(
         out,
         "tasks",
         caption=(
-            "Per task, each optimizer at its best lr: mean [95% bootstrap interval] (n seeds) of the final metric "
-            "and of time-to-target; against the task's best by final metric, the paired t-test across seeds (p): "
-            "'worse' below 0.05, 'not significant' above, 'untested' with fewer than two common seeds. Targets, on "
-            f"the validation split where a task has one (seconds: {SECONDS[seconds_from]}): "
+            f"Per task, each optimizer at its best lr: mean [{stats.INTERVAL_NAME}] (n seeds) of the final metric "
+            "and of time-to-target, the values themselves below 3 seeds; 'vs best': against the task's best by "
+            "final metric, a paired t-test across seeds, Holm-corrected over the task's optimizers (family-wise "
+            "error 0.05): 'worse' where the corrected p is below 0.05, else 'no difference detected' with the "
+            "difference d (this optimizer's mean minus the best's) and its simultaneous 95% interval (Bonferroni "
+            "over the task's comparisons); 'untested' "
+            "with fewer than two common seeds. Targets, on the validation split where a task has one (seconds: "
+            f"{SECONDS[seconds_from]}): "
             + "; ".join(f"{task} {target_text(rows)}" for task, (rows, _) in results.items())
             + "."
         ),
@@ -474,6 +512,9 @@ def render(
                     f"{task}: steps tuned {reference} needs to reach each optimizer's final validation loss "
                     f"(interpolated in log steps between {reference}'s full runs at several budgets, each tuned) over "
                     f"the steps the optimizer used; '>' and '<': outside the losses {reference}'s budgets reach. "
+                    f"'95% interval': the {stats.INTERVAL_NAME} loss read through {reference}'s curve (its own "
+                    f"seed noise not included: {reference}'s row shows its size), none below 3 seeds; 'per seed': "
+                    "each seed's loss read the same way. "
                     f"{reference}'s curve: "
                     + ", ".join(f"{b:g} steps {v:.4g}" for b, v in sorted(speedups.attrs["curve"].items()))
                     + "."
