@@ -124,10 +124,33 @@ def validate_task(task: DictConfig) -> None:
     cls.check_config(task)
 
 
+# Summary scores every finished run records, whatever its task.
+RUN_SCORES = ("final_metric", "final_train_loss")
+
+
+def validate_tune_metric(cfg: DictConfig) -> None:
+    """``tune_metric`` must name a score the task's runs record (``final_metric``, ``final_train_loss`` or
+    ``final_<key>`` of its final evaluation): ranking by a missing one would rank NaNs and pick at random."""
+    name = cfg.get("tune_metric")
+    if name is None:
+        return
+    cls = locate(cfg.task._target_)
+    keys = cls.final_metrics(cfg.task)
+    if keys is None:  # a task that does not declare its final evaluation's keys
+        return
+    valid = [*RUN_SCORES, *(f"final_{k}" for k in keys)]
+    if name not in valid:
+        raise OptbenchError(
+            f"tune_metric={name!r} is not a score that runs of task {cfg.task.name} record, so a sweep could not "
+            f"rank by it; choose one of: {', '.join(valid)} (final_metric is its {cls.metric})."
+        )
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise OptbenchError (one paragraph: bad value, valid choices) on the first bad setting."""
     validate_run(cfg)
     validate_task(cfg.task)
+    validate_tune_metric(cfg)
     check_name("optimizer.name", cfg.optimizer.get("name"))
     validate_optimizer_config(cfg.optimizer)
     if cfg.get("wrapper") is not None:

@@ -48,6 +48,11 @@ BAD = [
     (["optimizer.name=.hidden"], r"optimizer.name='.hidden' is not a valid name"),
     (["+optimizer.bogus=1"], r"optimizer 'adam' \(torch.optim.Adam\) rejected its configuration"),
     # top-level run keys
+    (
+        ["tune_metric=no_such_key"],
+        r"tune_metric='no_such_key' is not a score that runs of task mnist_mlp record.*"
+        r"choose one of: final_metric, final_train_loss, final_eval_loss, final_accuracy",
+    ),
     (["seed=true"], r"seed=True must be a non-negative integer"),
     (["seed=-1"], r"seed=-1 must be a non-negative integer"),
     (["seed=1.5"], r"seed=1.5 must be a non-negative integer"),

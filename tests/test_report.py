@@ -19,9 +19,12 @@ from optbench.report.tables import summary_table, target_of
 from optbench.tracking.store import RunStore
 
 
-def fake_run(store, optimizer, lr, seed, final, losses, status="finished", state=1000, task="toy"):
-    rid = f"{task}-{optimizer}-{lr}-{seed}"
-    config = {"task": {"name": task, "target": 0.9}, "optimizer": {"name": optimizer, "lr": lr}, "seed": seed}
+def fake_run(store, optimizer, lr, seed, final, losses, status="finished", state=1000, task="toy", **settings):
+    """One record; ``settings``: more optimizer config keys (``weight_decay=0.5``), or task keys as ``task_<key>``."""
+    opt = {k: v for k, v in settings.items() if not k.startswith("task_")}
+    rid = f"{task}-{optimizer}-{lr}-{seed}" + "".join(f"-{k}{v}" for k, v in settings.items())
+    task_cfg = {"name": task, "target": 0.9, **{k[5:]: v for k, v in settings.items() if k.startswith("task_")}}
+    config = {"task": task_cfg, "optimizer": {"name": optimizer, "lr": lr, **opt}, "seed": seed}
     metrics = [
         {"step": 10 * (i + 1), "split": "train", "loss": v, "train_s": float(i + 1)} for i, v in enumerate(losses)
     ]
@@ -406,3 +409,50 @@ def test_best_lr_compares_lrs_on_the_seeds_they_all_ran():
     )
     assert best_lr(runs) == 0.01
     assert best_lr(runs.assign(final_metric=[0.970, 0.99, 0.99, 0.9707])) == 0.03  # on seed 0, 0.03 is better
+
+
+def test_runs_of_different_configurations_are_never_pooled_as_seeds(tmp_path):
+    """adamw at wd 0 and 0.5 on two seeds each, and a 100-step run beside full-budget ones: four groups, each named
+    by what sets it apart, each picking its own best lr."""
+    root = tmp_path / "store"
+    for seed in (0, 1):
+        fake_run(root, "adamw", 1e-3, seed, 0.90 + seed * 0.01, [2.0, 1.0], weight_decay=0.0)
+        fake_run(root, "adamw", 1e-3, seed, 0.60 + seed * 0.01, [2.0, 1.5], weight_decay=0.5)
+        fake_run(root, "adamw", 1e-2, seed, 0.95, [2.0, 0.9], weight_decay=0.5, task_max_steps=100)
+    fake_run(root, "momentum", 0.1, 0, 0.8, [2.0, 1.2], nesterov=True)
+    fake_run(root, "momentum", 0.1, 0, 0.7, [2.0, 1.3], nesterov=False)
+    fake_run(root, "sgd", 0.1, 0, 0.7, [2.0, 1.3])
+    runs, metrics = load_runs(str(root), task="toy")
+    table = summary_table(runs, metrics).set_index("optimizer")
+    assert sorted(table.index) == [
+        "adamw, wd=0, max_steps=unset",
+        "adamw, wd=0.5, max_steps=100",
+        "adamw, wd=0.5, max_steps=unset",
+        "momentum, nesterov=false",
+        "momentum, nesterov=true",
+        "sgd",  # one configuration: its name alone
+    ]
+    assert table.loc["adamw, wd=0.5, max_steps=unset", "final accuracy"] == "0.605 ± 0.0071 (n=2)"
+    assert table.loc["adamw, wd=0.5, max_steps=unset", "best lr"] == 1e-3  # not the 100-step runs' 1e-2
+    assert table.loc["adamw, wd=0.5, max_steps=100", "best lr"] == 1e-2
+
+
+def test_the_end_of_sweep_table_names_what_differs_between_configurations(tmp_path):
+    from optbench.tracking.summary import summaries_from_markers, summary_frame, write_marker
+
+    root = tmp_path / "store"
+    markers = []
+    for i, nesterov in enumerate((True, False)):
+        fake_run(root, "momentum", 0.1, 0, 0.8, [2.0, 1.2], nesterov=nesterov)
+        (tmp_path / str(i)).mkdir()
+        write_marker(tmp_path / str(i), f"toy-momentum-0.1-0-nesterov{nesterov}", str(root))
+        markers.append(tmp_path / str(i) / "optbench_run.json")
+    frame = summary_frame(summaries_from_markers(markers))
+    assert frame["optimizer"].tolist() == ["momentum, nesterov=true", "momentum, nesterov=false"]
+
+
+def test_whiskers_of_a_quantity_that_cannot_be_negative_stop_at_zero():
+    from optbench.report.figures import nonnegative_whiskers
+
+    whiskers = nonnegative_whiskers([1.0, 10.0], [3.0, 2.0])
+    assert whiskers.tolist() == [[1.0, 2.0], [3.0, 2.0]]  # 1 - 1 = 0, not 1 - 3 = -2

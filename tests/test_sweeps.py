@@ -248,3 +248,34 @@ def test_coordinate_descent_tunes_each_coordinate_after_the_lr_and_reruns_the_pi
     assert "## optimizer=adam (minimize)" in table and "| optimizer.weight_decay |" in table
     # the budget: 2 lrs + 2 betas + 2 weight decays for Adam, 2 + 2 for SGD (a default already run is reused)
     assert len({s["run_id"] for s in runs if s["seed"] == 0 and s["optimizer"] == "adam"}) <= 6
+
+
+def test_tuning_on_a_score_the_runs_do_not_record_is_refused_before_any_training(tmp_path):
+    """Ranking by a missing key would rank NaNs and rerun the grid's first lr on every seed."""
+    from .test_cli import optbench
+
+    out = optbench(tmp_path, "-m", "experiment=tune", "task=rosenbrock", "tune_metric=no_such_key")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "tune_metric='no_such_key' is not a score that runs of task rosenbrock record" in out.stderr
+    assert "final_final_value" in out.stderr  # the scores it does record are named
+    assert not list((tmp_path / "results").rglob("summary.json"))
+
+
+def test_a_nan_score_never_wins_a_ranking():
+    import math
+
+    import pandas as pd
+
+    from optbench.ranking import best_index
+    from optbench.report.stats import versus_best
+    from optbench.report.tables import best_lr
+    from optbench.tune import past_edge
+
+    nan = math.nan
+    assert best_index([nan, 0.5, nan], higher=True) == 1 and best_index([nan, 0.5, 0.7], higher=False) == 1
+    assert past_edge([1e-3, 1e-2, 1e-1], [nan, 0.2, 0.1], higher=False) == 1.0  # grows past the finite best
+    runs = pd.DataFrame(
+        {"lr": [1e-3, 1e-2], "seed": [0, 0], "status": ["finished", "finished"], "final_metric": [nan, 0.3]}
+    )
+    assert best_lr(runs, higher=False) == 1e-2 and best_lr(runs, higher=True) == 1e-2
+    assert versus_best({"a": {0: nan, 1: nan}, "b": {0: 0.5, 1: 0.6}}, higher=False)["b"] == "best"

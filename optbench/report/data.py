@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 
 import pandas as pd
 
 from optbench.errors import OptbenchError
+from optbench.tracking.naming import family_labels
 from optbench.tracking.store import load_metrics, load_summaries
 
 
@@ -37,13 +39,19 @@ def filter_runs(
 
 
 def by_variant(runs: pd.DataFrame) -> pd.DataFrame:
-    """Reports group and label runs by ``optimizer``: there, each variant ('adam, no bias correction') is its own
-    entry; the plain name stays in ``optimizer_name`` (what ``filters.optimizers`` matches)."""
+    """Reports group and label runs by ``optimizer``: there, each configuration family (every run whose config
+    differs only in the seed and the lr, ``store.family``) is its own entry, named by its variant ('adam, no bias
+    correction') and by what sets it apart from the other families of that variant ('adamw, wd=0.5'); the plain
+    name stays in ``optimizer_name`` (what ``filters.optimizers`` matches). Runs of different families are never
+    pooled."""
     if runs.empty or "optimizer_name" in runs:
         return runs
     runs = runs.assign(optimizer_name=runs["optimizer"])
     if "label" in runs:
         runs["optimizer"] = runs["label"].where(runs["label"].notna(), runs["optimizer"])
+    if "family" in runs:
+        families = [json.loads(f) if isinstance(f, str) else {} for f in runs["family"]]
+        runs["optimizer"] = family_labels(runs["optimizer"].tolist(), families)
     return runs
 
 
@@ -51,7 +59,7 @@ def load_runs(store_dir: str, **filters) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summaries, metrics) of the finished and diverged runs in the store that match ``filters``, one entry per
     optimizer variant (see ``by_variant``)."""
     skipped: list[str] = []
-    runs = by_variant(filter_runs(load_summaries(store_dir, skipped=skipped), **filters))
+    runs = by_variant(filter_runs(load_summaries(store_dir, skipped=skipped, families=True), **filters))
     metrics = load_metrics(store_dir, list(runs["run_id"]), skipped=skipped) if not runs.empty else pd.DataFrame()
     if skipped:
         n = len(skipped)

@@ -172,8 +172,19 @@ def lr_sensitivity(runs: pd.DataFrame):
     return fig
 
 
+def nonnegative_whiskers(mean, std):
+    """Whiskers of ±``std`` around ``mean`` for a quantity that cannot be negative (a time, a rate, bytes): the
+    lower one stops at 0. Returns matplotlib's (2, n) form (lower lengths, upper lengths); None without spreads."""
+    if std is None:
+        return None
+    mean = np.atleast_1d(np.asarray(mean, dtype=float))
+    std = np.nan_to_num(np.atleast_1d(np.asarray(std, dtype=float)))
+    return np.vstack([np.minimum(std, np.clip(mean, 0.0, None)), std])
+
+
 def _bars(ax, names, values, errors=None, ylabel=""):
-    ax.bar(names, values, yerr=errors, color=[color(n) for n in names], capsize=3)
+    whiskers = nonnegative_whiskers(values, errors)
+    ax.bar(names, values, yerr=whiskers, color=[color(n) for n in names], capsize=3)
     ax.set_ylabel(ylabel)
     _name_ticks(ax, names)
     ax.grid(alpha=0.3, axis="y")
@@ -419,7 +430,7 @@ def pareto(runs: pd.DataFrame):
             ax.errorbar(
                 x[name],
                 y[name],
-                xerr=x_err[name],
+                xerr=nonnegative_whiskers(x[name], x_err[name]),  # memory and time cannot be negative
                 yerr=y_err[name],
                 fmt=marker(name),
                 color=color(name),

@@ -7,6 +7,7 @@ matrix methods. A variant ('adam, no bias correction') takes its base optimizer'
 
 from __future__ import annotations
 
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -69,9 +70,13 @@ def optimizer_colors() -> dict[str, tuple]:
 
 def color(label: str) -> tuple:
     base = optimizer_colors().get(base_name(label), (0.3, 0.3, 0.3, 1.0))
-    if base_name(label) != label:  # a variant: the same hue, darker
-        return tuple(0.6 * c for c in base[:3]) + (1.0,)
+    if base_name(label) != label:  # a variant or another configuration: the same hue, darker, by its name
+        shade = VARIANT_SHADES[zlib.crc32(label.encode()) % len(VARIANT_SHADES)]
+        return tuple(shade * c for c in base[:3]) + (1.0,)
     return base
+
+
+VARIANT_SHADES = (0.6, 0.4, 0.8)
 
 
 LINE_STYLES = ("-", "--", "-.", ":")
@@ -86,8 +91,9 @@ def _member_index(label: str) -> int:
 
 
 def line_style(label: str) -> str:
-    """Members of one family differ in line style as well as shade."""
-    return LINE_STYLES[_member_index(label) % len(LINE_STYLES)]
+    """Members of one family differ in line style as well as shade; so do configurations of one optimizer."""
+    shift = zlib.crc32(label.encode()) % len(LINE_STYLES) if base_name(label) != label else 0
+    return LINE_STYLES[(_member_index(label) + shift) % len(LINE_STYLES)]
 
 
 def marker(label: str) -> str:

@@ -48,6 +48,13 @@ class Task(ABC):
         """Raise OptbenchError on a bad task-specific setting (called before anything is loaded or trained)."""
         return None  # most tasks need no checks beyond the runner's
 
+    @classmethod
+    def final_metrics(cls, cfg: DictConfig) -> list[str] | None:
+        """The keys ``evaluate(final=True)`` returns under ``cfg`` (each is recorded as the summary's
+        ``final_<key>``, what ``tune_metric`` may name); None when the task does not say, and then ``tune_metric``
+        is not checked before training."""
+        return None
+
     @abstractmethod
     def load(self) -> None:
         """Read and check the data; raise OptbenchError on a missing or malformed source. Called before training."""

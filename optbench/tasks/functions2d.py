@@ -90,6 +90,10 @@ class Function2D(Task):
         x, y = model.xy.detach().tolist()
         return {"x": x, "y": y}
 
+    @classmethod
+    def final_metrics(cls, cfg) -> list[str]:
+        return ["final_value", "x", "y"]
+
     @torch.no_grad()
     def evaluate(self, model: nn.Module, final: bool = False) -> dict[str, Any]:
         x, y = model.xy.tolist()

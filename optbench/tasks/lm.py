@@ -122,6 +122,10 @@ class LanguageModel(Task):
             total += float(F.cross_entropy(model(x).flatten(0, 1).float(), y.flatten(), reduction="sum"))
         return total / (n * context)
 
+    @classmethod
+    def final_metrics(cls, cfg) -> list[str]:
+        return ["loss", "perplexity", "eval_loss", "eval_perplexity", "unigram_loss"]
+
     def evaluate(self, model: nn.Module, final: bool = False) -> dict[str, Any]:
         """Validation loss and perplexity (the headline ``loss``); at the end, the test split's as the headline and
         the validation's as ``eval_loss``."""

@@ -110,6 +110,11 @@ class MnistMLP(Task):
             correct += (logits.argmax(1) == y).sum()
         return loss_sum.item() / len(ys), correct.item() / len(ys)
 
+    @classmethod
+    def final_metrics(cls, cfg) -> list[str]:
+        held_out = ["eval_accuracy", "test_loss"] if cfg.get("val_size") else []
+        return ["eval_loss", "accuracy", *held_out]
+
     def evaluate(self, model: nn.Module, final: bool = False) -> dict[str, Any]:
         """The test split's loss and accuracy (DeepOBS). With ``task.val_size`` > 0, the validation split's during
         training; at the end, the test split's accuracy as the headline and the validation loss as ``eval_loss``

@@ -138,6 +138,14 @@ class TransformerMT(Task):
             "bleu_signature": str(bleu.get_signature()),
         }
 
+    @classmethod
+    def final_metrics(cls, cfg) -> list[str]:
+        ev = cfg.get("eval") or {}
+        if not ev.get("beam"):
+            return ["eval_loss"]
+        validation = ["eval_bleu", "eval_chrf"] if ev.get("val_beam") else []
+        return ["eval_loss", *validation, "bleu", "chrf", "bleu_signature", "decode_time_s", "beam"]
+
     def evaluate(self, model: nn.Module, final: bool = False) -> dict[str, Any]:
         """Validation loss, and BLEU/chrF of the validation set (or, when ``final``, of the test set with beam,
         beside the validation's as ``eval_bleu`` / ``eval_chrf``: time-to-target reads the validation only).

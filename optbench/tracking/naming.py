@@ -75,3 +75,53 @@ def neutral_removed(config: dict, keep_lrs: bool = False) -> dict:
     else:
         out["wrapper"] = {k: v for k, v in out["wrapper"].items() if k != "about"}
     return out
+
+
+# Short names for the keys a family label shows (the rest: the key less its group's prefix).
+SHORT_KEYS = {"optimizer.weight_decay": "wd", "optimizer.momentum": "momentum", "schedule.name": "schedule"}
+MAX_LABEL_KEYS = 4
+
+
+def short_key(key: str) -> str:
+    """'optimizer.weight_decay' -> 'wd', 'optimizer.nesterov' -> 'nesterov', 'task.max_steps' -> 'max_steps'."""
+    if key in SHORT_KEYS:
+        return SHORT_KEYS[key]
+    for prefix in ("optimizer.", "task.", "table2."):
+        if key.startswith(prefix):
+            return key[len(prefix) :]
+    return key
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def family_labels(labels: list[str], families: list[dict]) -> list[str]:
+    """Per run, its variant ``label`` plus what sets its configuration family (``store.family``, as a dict) apart
+    from the other families of that label among these runs: 'adamw, wd=0.5', 'momentum, nesterov=true'. A label
+    with one family stays as it is; the lr and the seed never show (a report picks the lr, and seeds are a group's
+    members). Past ``MAX_LABEL_KEYS`` differing keys, the rest is counted and a short hash keeps labels apart."""
+    import hashlib
+    import json
+
+    by_label: dict[str, list[dict]] = {}
+    for label, fam in zip(labels, families, strict=True):
+        by_label.setdefault(label, []).append(fam)
+    differing = {}
+    for label, fams in by_label.items():
+        keys = sorted({k for fam in fams for k in fam})
+        distinct = {json.dumps(f, sort_keys=True, default=str) for f in fams}
+        differing[label] = [k for k in keys if len({repr(f.get(k)) for f in fams}) > 1] if len(distinct) > 1 else []
+    out = []
+    for label, fam in zip(labels, families, strict=True):
+        keys = differing[label]
+        parts = [f"{short_key(k)}={_shown(fam.get(k))}" for k in keys[:MAX_LABEL_KEYS]]
+        if len(keys) > MAX_LABEL_KEYS:
+            digest = hashlib.sha256(json.dumps(fam, sort_keys=True, default=str).encode()).hexdigest()[:6]
+            parts.append(f"+{len(keys) - MAX_LABEL_KEYS} more ({digest})")
+        out.append(", ".join([label, *parts]))
+    return out

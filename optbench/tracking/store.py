@@ -106,12 +106,39 @@ def portable_config(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def identity(config: dict[str, Any], keep_lrs: bool = False) -> dict[str, Any]:
+    """What a run computes: its config less the keys that say where things go (``NON_IDENTITY_KEYS``), the
+    declarations and the switches at their neutral value. The run id hashes it."""
+    kept = neutral_removed(config, keep_lrs=keep_lrs)
+    return {k: v for k, v in kept.items() if k not in NON_IDENTITY_KEYS}
+
+
+def family(config: dict[str, Any]) -> str:
+    """The run's configuration family: its ``identity`` less the seed and the lr, flattened to ``{dotted key:
+    value}`` and written as sorted JSON. Runs of one family on different seeds are one group (never pooled with
+    another family's), and a report picks a family's best lr among its lrs."""
+    flat = flatten(identity(config))
+    flat.pop("seed", None)
+    flat.pop("optimizer.lr", None)
+    return json.dumps(flat, sort_keys=True, default=str)
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists stay values)."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def run_id(config: dict[str, Any], keep_lrs: bool = False) -> str:
     """Deterministic id: '<task>-<optimizer and its variant switches>-<12 hex of the config hash>' over identity
     keys only (declarations and switches at their neutral value leave it unchanged: see naming.py)."""
-    kept = neutral_removed(config, keep_lrs=keep_lrs)
-    identity = {k: v for k, v in kept.items() if k not in NON_IDENTITY_KEYS}
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    identity_ = identity(config, keep_lrs=keep_lrs)
+    digest = hashlib.sha256(json.dumps(identity_, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"{config['task']['name']}-{variant_slug(config)}-{digest}"
 
 
@@ -297,9 +324,10 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def load_summaries(root: str | os.PathLike, skipped: list[str] | None = None) -> pd.DataFrame:
-    """One row per readable run in the store, with config columns flattened (``optimizer.lr``, ``task.name``...).
-    The run ids of unreadable records are appended to ``skipped`` when given."""
+def load_summaries(root: str | os.PathLike, skipped: list[str] | None = None, families: bool = False) -> pd.DataFrame:
+    """One row per readable run in the store, with config columns flattened (``optimizer.lr``, ``task.name``...)
+    and, with ``families``, its configuration ``family``. The run ids of unreadable records are appended to
+    ``skipped`` when given."""
     rows = []
     run_dirs = sorted(p for p in Path(root, "runs").glob("*") if p.is_dir())
     for run_dir in track(run_dirs, "reading the store", unit="record", min_items=100):
@@ -311,6 +339,8 @@ def load_summaries(root: str | os.PathLike, skipped: list[str] | None = None) ->
         config, summary = record
         row = pd.json_normalize(config, sep=".").iloc[0].to_dict() if config else {}
         row.update(summary)
+        if families:
+            row["family"] = family(config)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -17,7 +17,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from optbench.progress import plan_jobs
-from optbench.tracking.store import RunStore
+from optbench.tracking.naming import family_labels
+from optbench.tracking.store import RunStore, family, read_record
 from optbench.units import human_bytes, human_count
 
 MARKER = "optbench_run.json"
@@ -37,12 +38,18 @@ COLUMNS = {  # summary key -> printed header
 
 
 def summary_frame(summaries: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run; runs whose configs differ in more than the seed and the lr are named apart by what differs
+    (a summary's ``family``, from ``store.family``: 'momentum, nesterov=true')."""
     rows = []
-    for s in summaries:
+    labels = family_labels(
+        [str(s.get("label") or s.get("optimizer")) for s in summaries],
+        [json.loads(s["family"]) if isinstance(s.get("family"), str) else {} for s in summaries],
+    )
+    for s, label in zip(summaries, labels, strict=True):
         metric = s.get("metric_name") or "metric"
         rows.append(
             {
-                "optimizer": s.get("label") or s.get("optimizer"),
+                "optimizer": label,
                 "seed": s.get("seed"),
                 "lr": s.get("lr"),
                 "precision": s.get("precision", "fp32"),
@@ -120,9 +127,10 @@ def summaries_from_markers(paths: list[Path]) -> list[dict[str, Any]]:
         if marker["store_dir"] not in stores:  # open (and recover) each store once
             stores[marker["store_dir"]] = RunStore(marker["store_dir"])
         store = stores[marker["store_dir"]]
-        summary = store.summary(marker["run_id"])
-        if summary is not None:
-            out.append(summary)
+        record = read_record(store.run_dir(marker["run_id"]))
+        if record is not None:
+            config, summary = record
+            out.append({**summary, "record_dir": str(store.run_dir(marker["run_id"])), "family": family(config)})
     return out
 
 
