@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import os
 import sys
 import threading
@@ -85,10 +86,21 @@ def app(cfg: DictConfig) -> float | None:
         sys.exit(130)
     if summary["status"] == "failed" and hydra_cfg.mode != RunMode.MULTIRUN:
         sys.exit(1)
-    # sweepers (tuning, Optuna) optimise the headline metric, or the summary key `tune_metric` names
-    # (NaN when the run has none, e.g. it diverged: the worst score for the grid, a failed trial for Optuna)
+    return sweep_score(summary, cfg)
+
+
+def sweep_score(summary: dict, cfg: DictConfig) -> float:
+    """What a sweeper (tuning, Optuna) ranks this run by: the summary key ``tune_metric`` names (the headline
+    metric by default). A run without a finite one (diverged, failed) gets the worst value in the score's
+    direction (-inf where higher is better, +inf where lower is), so it never wins; not NaN, which Optuna cannot
+    record (its sweeper stops the whole study on a NaN objective)."""
+    from optbench.ranking import higher_is_better, oriented, score_direction
+
     value = summary.get(cfg.get("tune_metric") or "final_metric")
-    return float("nan") if value is None else value
+    higher = score_direction(cfg.get("tune_metric"), higher_is_better(cfg.task))
+    if oriented(value, higher) == -math.inf:
+        return -math.inf if higher else math.inf
+    return float(value)
 
 
 MAIN_PID_ENV = "OPTBENCH_MAIN_PID"
@@ -152,6 +164,10 @@ def main() -> None:
     except KeyboardInterrupt:  # between jobs of a sweep, or while Hydra composes
         print("optbench: interrupted; finished runs are kept in the store.", file=sys.stderr)
         sys.exit(130)
+    from optbench.tracking.summary import FAILED
+
+    if FAILED["runs"]:  # a sweep with failed runs (listed after its table)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

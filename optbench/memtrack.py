@@ -93,6 +93,10 @@ class StepMemory:
     at_peak: dict[str, int]
     step_transient: int
     resident: dict[str, int] = field(default_factory=dict)
+    # where a step is built from its parts (projection.combine): the forward and backward passes' own peak and its
+    # categories, the optimizer state resident (the peak above may be the optimizer step's)
+    passes_peak: int | None = None
+    passes_at_peak: dict[str, int] = field(default_factory=dict)
 
     def record(self, prefix: str = "mem_") -> dict[str, int]:
         """Flat summary keys: mem_peak_bytes, mem_<category>_bytes at the peak, mem_step_transient_bytes."""

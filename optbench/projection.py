@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.optim import Optimizer
 
+from optbench import second_order
 from optbench.memtrack import CATEGORIES, StepMemory, measure_step
 from optbench.optim.factory import optimizer_about
 from optbench.precision import Precision
@@ -36,12 +37,10 @@ def combine(passes: StepMemory, step: StepMemory) -> StepMemory:
     left = {c: v for c, v in passes.resident.items() if c not in ("params", "grads")}  # alive after backward
     during_passes = passes.peak + state
     during_step = step.peak + sum(left.values())
-    if during_passes >= during_step:
-        at_peak = {**passes.at_peak, "state": passes.at_peak["state"] + state}
-    else:
-        at_peak = {c: step.at_peak[c] + left.get(c, 0) for c in CATEGORIES}
+    at_passes = {**passes.at_peak, "state": passes.at_peak["state"] + state}
+    at_peak = at_passes if during_passes >= during_step else {c: step.at_peak[c] + left.get(c, 0) for c in CATEGORIES}
     resident = {c: step.resident[c] + left.get(c, 0) for c in CATEGORIES}
-    return StepMemory(max(during_passes, during_step), at_peak, step.step_transient, resident)
+    return StepMemory(max(during_passes, during_step), at_peak, step.step_transient, resident, during_passes, at_passes)
 
 
 def project_steps(
@@ -81,9 +80,10 @@ def project_steps(
                 def passes() -> None:
                     for p in model.parameters():
                         p.grad = None
-                    with precision.autocast(device):
-                        value = loss(model, batch)
-                    value.backward(create_graph=create_graph)
+                    with second_order.passes_for(create_graph):
+                        with precision.autocast(device):
+                            value = loss(model, batch)
+                        value.backward(create_graph=create_graph)
 
                 if create_graph not in measured:
                     measured[create_graph] = measure_step(passes, model, None, device)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from optbench import distributed, memtrack
+from optbench import distributed, memtrack, second_order
 from optbench.config import resolve_device, validate
 from optbench.debugging import debug_session
 from optbench.divergence import DEFAULT_MAX_LOSS_FACTOR, Diverged, DivergenceGuard
@@ -296,13 +296,14 @@ def forward_backward(task: Task, model, micro: list[Batch], precision, device, c
     """Gradients of the mean loss over ``micro`` (one batch, or ``accumulate`` micro-batches of one optimizer
     step: each loss / k back-propagated in turn); returns that mean loss, detached."""
     if len(micro) == 1:
-        with precision.autocast(device):
-            loss = task.loss(model, micro[0])
-        loss.backward(create_graph=create_graph)
+        with second_order.passes_for(create_graph):
+            with precision.autocast(device):
+                loss = task.loss(model, micro[0])
+            loss.backward(create_graph=create_graph)
         return loss.detach()
     total: torch.Tensor | None = None
     for i, batch in enumerate(micro):
-        with distributed.no_sync(model, last=i == len(micro) - 1):
+        with distributed.no_sync(model, last=i == len(micro) - 1), second_order.passes_for(create_graph):
             with precision.autocast(device):
                 loss = task.loss(model, batch)
             (loss / len(micro)).backward(create_graph=create_graph)

@@ -134,10 +134,12 @@ class TuneSweeper(BasicSweeper):
         scores = []
         for r in results:
             try:
-                scores.append(r.return_value)
+                value = r.return_value
             except Exception as exc:  # noqa: BLE001 - a job that raised counts as the worst score
                 log.error("job %s failed: %s", r.overrides, exc)
-                scores.append(None)
+                value = None
+            # a run without a finite score (diverged, failed: the job returns the worst value) has none
+            scores.append(value if isinstance(value, (int, float)) and math.isfinite(value) else None)
         return scores
 
     def _extend_past_edges(

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from optbench.tasks.base import Batch, Task
+from optbench.tasks.functions2d import Function2D
 
 
 class DeterministicRegression(Task):
@@ -66,3 +67,13 @@ def config(batch_size: int, n_train: int = 96, epochs: int = 2):
             "max_loss_factor": None,
         }
     )
+
+
+class FailingFunction(Function2D):
+    """A 2-D function whose training fails at its first step when ``task.fail`` is true: a run that fails (not one that
+    diverges), for the sweep tests."""
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        if self.cfg.get("fail"):
+            raise RuntimeError("injected failure")
+        return super().loss(model, batch)

@@ -31,6 +31,13 @@ def test_the_committed_records_name_no_machine():
             text = (record / name).read_text()
             assert "hostname" not in text, record / name
             for value in strings(json.loads(text)):
-                assert not value.startswith(("/", "~")) and "../../" not in value, (record / name, value)
+                assert not value.startswith(("/", "~", "..")) and "/../" not in value, (record / name, value)
                 assert not host.search(value), (record / name, value)
         assert not list(record.rglob("model.pt")), record  # records only, no weights
+
+
+def test_no_lock_files_are_committed():
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True, text=True).stdout
+    assert not [line for line in tracked.splitlines() if line.endswith(".lock")]

@@ -13,7 +13,11 @@ def step(activations: int) -> pd.DataFrame:
            "state_bytes": 200, "step_temporaries_bytes": 0, "activations_bytes": activations,
            "temporaries_bytes": 0, "peak_bytes": 300 + activations, "resident_params_bytes": 100,
            "resident_state_bytes": 200, "step_transient_bytes": 50}  # fmt: skip
-    return pd.DataFrame([row])
+    passes = {f"passes_{c}": row[f"{c}_bytes"] for c in ("params", "grads", "state", "step_temporaries",
+              "activations", "temporaries")}  # fmt: skip
+    return pd.DataFrame(
+        [{**row, **{f"{k}_bytes": v for k, v in passes.items()}, "passes_peak_bytes": row["peak_bytes"]}]
+    )
 
 
 def test_each_strategy_divides_its_categories_and_the_peak_follows():
@@ -31,6 +35,22 @@ def test_with_few_activations_the_optimizer_step_sets_the_peak():
     # during the step: params 100 + their gradients 100 + state and the step's 50 B of temporaries
     assert rows.loc["ddp", "peak_bytes"] == 450 and rows.loc["zero1", "peak_bytes"] == 350
     assert rows.loc["zero2", "peak_bytes"] == 300 and rows.loc["fsdp", "peak_bytes"] == 250
+
+
+def test_where_the_optimizer_step_sets_one_devices_peak_the_passes_still_count_per_rank():
+    """params 1000 B, state 4000 B, activations 1200 B. On one device the step peaks higher (params + grads + state
+    + 500 B of its temporaries = 6500 B against the passes' 6200 B), so at the peak the activations are 0; under
+    FSDP on 8 ranks the passes (125 + 500 + 1200 = 1825 B) peak above the step (125 + 125 + 500 + 500 = 1250 B)."""
+    row = {"model": "m", "precision": "fp32", "optimizer": "schedulefree", "params_bytes": 1000, "grads_bytes": 1000,
+           "state_bytes": 4000, "step_temporaries_bytes": 500, "activations_bytes": 0, "temporaries_bytes": 0,
+           "peak_bytes": 6500, "resident_params_bytes": 1000, "resident_state_bytes": 4000,
+           "step_transient_bytes": 500, "passes_peak_bytes": 6200, "passes_params_bytes": 1000,
+           "passes_grads_bytes": 0, "passes_state_bytes": 4000, "passes_step_temporaries_bytes": 0,
+           "passes_activations_bytes": 1200, "passes_temporaries_bytes": 0}  # fmt: skip
+    rows = per_rank(pd.DataFrame([row]), ranks=(1, 8)).set_index(["strategy", "ranks"])
+    assert rows.loc[("ddp", 1), "peak_bytes"] == 6500  # one device: the step's
+    assert rows.loc[("fsdp", 8), "peak_bytes"] == 1825  # the passes', which the step's categories never show
+    assert rows.loc[("zero1", 8), "peak_bytes"] == 3000  # the step (1000 + 1000 + 500 + 500) over the passes (2700)
 
 
 def test_the_readme_quotes_the_committed_per_rank_table():

@@ -245,8 +245,10 @@ def test_table2_experiment_end_to_end_on_the_tiny_task(tmp_path, data_root):
     )
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     assert "24 runs in sweep" in sweep.stdout
+    assert (tmp_path / "results/store/runs").is_dir()  # another task's runs: the user's store, not the study's
+    assert not (tmp_path / "results/adafactor_table2/store").exists()
     report = subprocess.run(
-        [sys.executable, "-m", "optbench.report", "report=table2"],
+        [sys.executable, "-m", "optbench.report", "report=table2", "store_dir=results/store"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -255,14 +257,16 @@ def test_table2_experiment_end_to_end_on_the_tiny_task(tmp_path, data_root):
     )
     assert report.returncode == 0, report.stderr
     out = tmp_path / "results/adafactor_table2"
-    assert (out / "store/runs").is_dir() and (out / "bleu_full.png").is_file()  # the experiment's own store
+    assert (out / "bleu_full.png").is_file()
     table = pd.read_csv(out / "table2_full.csv")
     assert len(table) == 12 and table["setting"].iloc[0] == "Adam"
     assert table["BLEU (warmup)"].notna().all() and table["BLEU (no warmup)"].notna().all()
     rel = table.set_index("setting").loc["relative step (Adafactor)"]
     adam = table.set_index("setting").loc["Adam"]
     assert rel["state bytes"] < adam["state bytes"] / 10  # factored second moment, no first moment
-    assert "sacreBLEU signature: nrefs:1|case:mixed" in (out / "table2_full.md").read_text()
+    text = (out / "table2_full.md").read_text()
+    assert "sacreBLEU signature: nrefs:1|case:mixed" in text
+    assert re.search(r"full budget \(beam 2, 3 steps, fp32, \d+ threads\)\*\*$", text.splitlines()[0])  # the records
 
 
 def test_the_target_falls_back_to_the_task_and_tolerates_none():
@@ -456,3 +460,89 @@ def test_whiskers_of_a_quantity_that_cannot_be_negative_stop_at_zero():
 
     whiskers = nonnegative_whiskers([1.0, 10.0], [3.0, 2.0])
     assert whiskers.tolist() == [[1.0, 2.0], [3.0, 2.0]]  # 1 - 1 = 0, not 1 - 3 = -2
+
+
+def test_the_memory_table_names_every_optimizer_it_left_out_and_why(monkeypatch):
+    from optbench.report import memory_table as mt
+
+    real = mt.build_optimizer
+
+    def build(cfg, model):
+        if cfg["name"] == "sgd":
+            raise RuntimeError("no fake-tensor kernel for this step")
+        return real(cfg, model)
+
+    monkeypatch.setattr(mt, "build_optimizer", build)
+    table = mt.memory_table(["mnist_mlp"], ["adam", "sgd"], ["fp32"])
+    assert table["optimizer"].tolist() == ["adam"]
+    note = mt.left_out_note(table, "mnist_mlp")
+    assert note.startswith("Left out (their step could not be projected): sgd (at fp32: RuntimeError(")
+    assert "no fake-tensor kernel" in note and mt.left_out_note(table, "gpt2_xl") == ""
+
+
+def test_a_users_report_never_writes_into_a_committed_studys_folder(store, tmp_path):
+    """results/toy holds a study (its own store/ and figures); a report over another store goes to
+    results/reports/toy and leaves the study's files as they were."""
+    study = tmp_path / "results" / "toy"
+    fake_run(study / "store", "adam", 1e-3, 0, 0.9, [2.0, 1.0])
+    (study / "pareto.png").write_bytes(b"committed figure")
+    out = report_cli(tmp_path, f"store_dir={store}", f"out_root={tmp_path / 'results'}")
+    assert out.returncode == 0, out.stderr
+    assert (study / "pareto.png").read_bytes() == b"committed figure" and not (study / "summary.md").exists()
+    assert (tmp_path / "results/reports/toy/summary.md").is_file()
+    assert "is a study's folder" in out.stderr
+    own = report_cli(tmp_path, f"store_dir={study / 'store'}", f"out_root={tmp_path / 'results'}")
+    assert own.returncode == 0 and (study / "summary.md").is_file()  # the study's own report writes there
+
+
+def test_name_names_the_folder_of_a_report_over_several_tasks(tmp_path):
+    root = tmp_path / "store"
+    fake_run(root, "adam", 1e-3, 0, 0.9, [2.0, 1.0], task="one")
+    fake_run(root, "adam", 1e-3, 0, 0.9, [2.0, 1.0], task="two")
+    out = report_cli(tmp_path, f"store_dir={root}", f"out_root={tmp_path / 'results'}", "name=mine")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "results/mine/one/summary.md").is_file() and (tmp_path / "results/mine/two/summary.md").is_file()
+
+
+def test_the_table2_noise_figure_is_the_pooled_seed_sd_of_the_records():
+    from optbench.report.table2 import noise_line
+
+    runs = pd.DataFrame(
+        {
+            "status": ["finished"] * 6 + ["diverged"],  # a diverged run has no BLEU to count
+            "metric_name": ["bleu"] * 7,
+            "planned_steps": [450] * 7,
+            "family": ["a", "a", "b", "b", "b", "c", "a"],
+            "lr": [1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3],
+            "final_metric": [20.0, 22.0, 10.0, 11.0, 12.0, 30.0, 0.0],
+        }
+    )
+    line = noise_line(runs)
+    # a: (20, 22) squares 2, 1 dof; b: (10, 11, 12) squares 2, 2 dof; c: one seed, no part
+    assert "test BLEU sd 1.15, pooled over 2 configurations with 2+ seeds (3 degrees of freedom; this table)" in line
+    assert "differ by more than 5.2 BLEU (t 3.18 x sd x sqrt 2)" in line  # t(0.975, 3) = 3.182
+    assert "none is measured" in noise_line(runs.assign(family=["a", "b", "c", "d", "e", "f", "g"]))
+    assert "sd 1.41, pooled over 1 configurations" in noise_line(runs.assign(lr=[1e-3, 1e-3, 1, 2, 3, 4, 5]))
+
+
+def test_one_place_picks_a_configuration_and_never_by_the_test_split():
+    from optbench.report.tables import picked, selection_score
+
+    lm = pd.DataFrame(
+        {
+            "lr": [1e-3, 1e-2],
+            "seed": [0, 0],
+            "status": ["finished", "finished"],
+            "metric_name": ["loss", "loss"],
+            "higher_is_better": [False, False],
+            "final_metric": [4.0, 4.2],  # the test split's: 1e-3 looks better there
+            "final_eval_loss": [4.5, 4.3],  # the validation's, which the pick reads
+        }
+    )
+    assert selection_score(lm) == "final_eval_loss" and picked(lm) == 1e-2
+    mt = lm.drop(columns="final_eval_loss").assign(  # a BLEU: higher is better, whatever its name's prefix
+        metric_name="bleu", higher_is_better=True, tune_metric="final_eval_bleu", final_eval_bleu=[20.0, 25.0]
+    )
+    assert picked(mt) == 1e-2
+    deepobs = lm.drop(columns="final_eval_loss")  # a task that evaluates only the test split, by protocol
+    assert selection_score(deepobs) == "final_metric" and picked(deepobs) == 1e-3

@@ -298,7 +298,8 @@ def test_workload_suite_tunes_every_task_and_optimizer_then_scores_them(tmp_path
         "logger=none",
     )
     assert suite.returncode == 0, suite.stderr[-3000:]
-    store = tmp_path / "results/workload_suite/store"
+    assert not (tmp_path / "results/workload_suite").exists()  # other tasks than the suite's: the user's store
+    store = tmp_path / "results/store"
     runs = [json.loads(p.read_text()) for p in store.glob("runs/*/summary.json")]
     assert {(r["task"], r["optimizer"]) for r in runs} == {
         (t, o) for t in ("rosenbrock", "beale") for o in ("adam", "sgd")

@@ -279,3 +279,55 @@ def test_a_nan_score_never_wins_a_ranking():
     )
     assert best_lr(runs, higher=False) == 1e-2 and best_lr(runs, higher=True) == 1e-2
     assert versus_best({"a": {0: nan, 1: nan}, "b": {0: 0.5, 1: 0.6}}, higher=False)["b"] == "best"
+
+
+def test_a_sweep_whose_runs_failed_says_which_and_exits_non_zero(tmp_path):
+    from .conftest import REPO
+    from .test_cli import optbench
+
+    out = optbench(
+        tmp_path,
+        "-m",
+        "task=rosenbrock",
+        "task._target_=tests.det_task.FailingFunction",
+        "+task.fail=false,true",
+        "task.max_steps=5",
+        env={"PYTHONPATH": str(REPO)},
+    )
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "optbench: 1 of 2 runs failed" in out.stderr and "RuntimeError: injected failure" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert "\n  rosenbrock-" in out.stderr.split("runs failed")[1]  # the failed run, by its run id
+    ok = optbench(
+        tmp_path,
+        "-m",
+        "task=rosenbrock",
+        "task._target_=tests.det_task.FailingFunction",
+        "+task.fail=false",
+        "optimizer.lr=1e6",  # diverges: a result, not a failure
+        "task.max_steps=5",
+        env={"PYTHONPATH": str(REPO)},
+    )
+    assert ok.returncode == 0 and "| diverged" in ok.stdout, ok.stderr[-2000:]
+
+
+def test_a_diverged_optuna_trial_never_wins_the_study(tmp_path):
+    """A run that diverges returns NaN: Optuna records a failed trial, and the best is a finished one."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install 'optbench[optuna]'")
+    out = optbench(
+        tmp_path,
+        "-m",
+        "hparams_search=optuna",
+        "task=rosenbrock",
+        "optimizer=adam",
+        "task.max_steps=30",
+        "logger=none",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.params={optimizer.lr: 'choice(1000.0, 0.01)'}",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]  # a diverged run is a result, not a failure
+    records = summaries(tmp_path)
+    assert {s["status"] for s in records} == {"diverged", "finished"}, [(s["lr"], s["status"]) for s in records]
+    (result,) = (tmp_path / "outputs/multirun").rglob("optimization_results.yaml")
+    best = OmegaConf.load(result)
+    assert best.best_params["optimizer.lr"] == 0.01 and best.best_value == best.best_value  # finite, not NaN

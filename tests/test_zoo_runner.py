@@ -44,6 +44,15 @@ def test_sophia_gets_the_graph_of_its_gradients(make_config):
     assert summary["state_bytes"] == summary["state_bytes_analytic"] == 3 * 2 * 4
 
 
+def test_sophia_differentiates_twice_through_attention(make_config, data_root):
+    """The CPU flash-attention kernel's backward has no derivative: a create_graph optimizer's passes take SDPA's
+    math kernel, and Sophia trains the decoder-only LM."""
+    cfg = make_config("task=lm_tiny", f"data_root={data_root}", "optimizer=sophia", "task.max_steps=12")
+    summary = runner.run(cfg)
+    assert summary["status"] == "finished", summary.get("reason")
+    assert summary["final_metric"] < summary["final_unigram_loss"] + 1.0
+
+
 def test_a_compiled_step_is_built_before_the_clock_starts(make_config):
     pytest.importorskip("torchao", reason="the lowbit extra is not installed: pip install 'optbench[lowbit]'")
     cfg = make_config("task=rosenbrock", "optimizer=adamw8bit", "task.max_steps=10", "memory_probe_steps=[]")

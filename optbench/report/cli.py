@@ -56,7 +56,7 @@ def memory(cfg: DictConfig, out: Path) -> list[Path]:
     """Per model: a table (optimizers x precisions as rows, categories as columns) and a stacked-bar figure; one
     CSV of every number."""
     from optbench.report.figures import memory_split
-    from optbench.report.memory_table import memory_display, memory_table, model_caption
+    from optbench.report.memory_table import left_out_note, memory_display, memory_table, model_caption
     from optbench.report.per_rank import RANKS, per_rank, per_rank_display
     from optbench.report.style import save
     from optbench.report.tables import write_table
@@ -69,8 +69,13 @@ def memory(cfg: DictConfig, out: Path) -> list[Path]:
         caption = model_caption(rows)
         shown = memory_display(rows)
         print(f"\n{caption}\n" + shown.to_markdown(index=False))
-        paths += write_table(shown, out, f"memory_{model}", csv=rows, caption=caption)
-        paths += save(memory_split(rows, caption), out, f"memory_{model}")
+        note = left_out_note(table, str(model))
+        if note:
+            print(note)
+        paths += write_table(shown, out, f"memory_{model}", csv=rows, caption=caption, footnote=note)
+        missing = table.attrs.get("left_out", {}).get(model, {})
+        shown_caption = caption + (f"\nleft out: {', '.join(missing)} (see the table's note)" if missing else "")
+        paths += save(memory_split(rows, shown_caption), out, f"memory_{model}")
         if model in (cfg.report.get("per_rank_models") or []):
             ranked = per_rank(rows, ranks=tuple(cfg.report.get("ranks") or RANKS))
             paths += write_table(
@@ -84,10 +89,11 @@ def memory(cfg: DictConfig, out: Path) -> list[Path]:
     return [*paths, out / "memory.csv"]
 
 
-def table2_report(out: Path, runs) -> list[Path]:
-    """One table (Markdown, LaTeX, CSV) and one BLEU figure per budget the runs were made at."""
+def table2_report(out: Path, runs, noise_stores=()) -> list[Path]:
+    """One table (Markdown, LaTeX, CSV) and one BLEU figure per budget the runs were made at; under each table,
+    the task's seed-to-seed noise at that budget, from the runs and those of ``noise_stores``."""
     from optbench.report.style import save
-    from optbench.report.table2 import bleu_figure, budget_line, table2
+    from optbench.report.table2 import bleu_figure, budget_line, noise_line, records_line, table2
     from optbench.report.tables import write_table
     from optbench.units import human_bytes
 
@@ -98,16 +104,17 @@ def table2_report(out: Path, runs) -> list[Path]:
         table, footnote = table2(group)
         shown = table.assign(**{"state bytes": table["state bytes"].map(human_bytes)})
         shown = shown.rename(columns={"state bytes": "optimizer state"})
-        footnote = f"{budget_line(group, budget)} {footnote}"
+        footnote = f"{budget_line(group, budget)} {footnote} {noise_line(group, noise_stores)}"
         print(f"\n== budget: {budget}")
         print(shown.to_markdown(index=False))
         print(footnote)
-        caption = f"Adafactor ablation (Shazeer & Stern 2018, Table 2 layout), {budget} budget"
+        caption = f"Adafactor ablation (Shazeer & Stern 2018, Table 2 layout), {budget} budget ({records_line(group)})"
         paths += write_table(shown, out, f"table2_{budget}", caption=caption, footnote=footnote, csv=table)
         seeds = group["seed"].nunique()
         spread = f"{seeds} seeds; bars: mean, whiskers: ±1 std" if seeds > 1 else "one seed"
         what = (
-            f"Adafactor ablation on {group['task'].iloc[0]}, {budget} budget: test BLEU per setting (beam 4; {spread})"
+            f"Adafactor ablation on {group['task'].iloc[0]}, {budget} budget: test BLEU per setting "
+            f"({records_line(group)}; {spread})"
         )
         figure = bleu_figure(group, what)
         paths += save(figure, out, f"bleu_{budget}")
@@ -127,7 +134,8 @@ def shootout_report(out: Path, runs) -> list[Path]:
     footnote = (
         f"{first['task']}: {first.get('precision', 'fp32')}, {int(first['planned_steps'])} steps, lr picked on seed "
         f"{int(runs['seed'].min())} by validation loss from each optimizer's grid, then seeds "
-        f"{sorted(int(s) for s in runs['seed'].unique())}; test BLEU with beam 4 "
+        f"{sorted(int(s) for s in runs['seed'].unique())}; test BLEU with beam "
+        f"{'/'.join(sorted({str(int(b)) for b in runs['final_beam'].dropna()})) if 'final_beam' in runs else '?'} "
         f"({first.get('final_bleu_signature', 'sacreBLEU')}). Memory: the training step's peak by category "
         f"(MemTracker, steps 2-3). {len(runs)} runs on {first.get('device')} ({int(first.get('threads') or 0)} "
         f"threads, torch {first.get('torch_version')}), {each.sum() / 60:.0f} min in all."
@@ -136,7 +144,9 @@ def shootout_report(out: Path, runs) -> list[Path]:
     print(shown.to_markdown(index=False))
     print(footnote)
     paths = write_table(shown, out, "shootout", caption=caption, footnote=footnote, csv=table)
-    what = f"{caption} ({first['task']}, {int(first['planned_steps'])} steps; whiskers: ±1 std over seeds)"
+    from optbench.report.table2 import records_line
+
+    what = f"{caption} ({first['task']}: {records_line(runs)}; whiskers: ±1 std over seeds)"
     return paths + save(quality_vs_memory(table, what), out, "quality_vs_memory")
 
 
@@ -210,6 +220,23 @@ def scoring(cfg: DictConfig, out: Path) -> list[Path]:
     )
 
 
+def output_folder(out_root: str, name: str, store_dir: str) -> Path:
+    """Where a report over ``store_dir`` writes: ``out_root/name``, unless that folder is a committed study's (it
+    holds its own ``store/``) and the report reads another store; then ``out_root/reports/name``, said on stderr.
+    Only a study's own report (over its own store) writes into its folder."""
+    out = Path(out_root) / name
+    own = out / "store"
+    if (own / "runs").is_dir() and own.resolve() != Path(store_dir).resolve():
+        moved = Path(out_root) / "reports" / name
+        print(
+            f"optbench-report: {out} is a study's folder, made from {own}; this report reads {store_dir}, so it "
+            f"goes to {moved} instead.",
+            file=sys.stderr,
+        )
+        return moved
+    return out
+
+
 def render(cfg: DictConfig) -> list[Path]:
     from optbench.config import check_name
 
@@ -222,22 +249,27 @@ def render(cfg: DictConfig) -> list[Path]:
     if cfg.report.kind == "scoring":
         return scoring(cfg, Path(cfg.out_root) / cfg.name)
     runs, metrics = load(cfg, filters)
+    store = cfg.store_dir if cfg.source == "store" else cfg.wandb.store_dir
     if cfg.report.kind == "table2":
-        return table2_report(Path(cfg.out_root) / cfg.name, runs)
+        noise_stores = [s for s in cfg.report.get("noise_stores") or [] if Path(s, "runs").is_dir()]
+        return table2_report(output_folder(cfg.out_root, cfg.name, store), runs, noise_stores)
     if cfg.report.kind == "shootout":
-        return shootout_report(Path(cfg.out_root) / cfg.name, runs)
+        return shootout_report(output_folder(cfg.out_root, cfg.name, store), runs)
     tasks = sorted(runs["task"].unique())
     if cfg.report.kind == "trajectories":
         if len(tasks) > 1:
             raise OptbenchError(
                 f"report=trajectories draws one 2-D function; the runs hold {tasks}: choose one with filters.task=NAME."
             )
-        return trajectories(Path(cfg.out_root) / (cfg.report.name or f"trajectories_{tasks[0]}"), runs, metrics)
+        name = cfg.report.name or f"trajectories_{tasks[0]}"
+        return trajectories(output_folder(cfg.out_root, name, store), runs, metrics)
     paths = []
     for task in tasks:  # one comparison per task: metrics of different tasks are never ranked together
         task_runs = runs[runs["task"] == task].reset_index(drop=True)
         task_metrics = metrics[metrics["run_id"].isin(task_runs["run_id"])] if not metrics.empty else metrics
-        out = Path(cfg.out_root) / (cfg.name if cfg.name and len(tasks) == 1 else task)
+        # name= names the folder: of the one task's report, or the folder of each task's when there are several
+        name = (cfg.name if len(tasks) == 1 else f"{cfg.name}/{task}") if cfg.name else task
+        out = output_folder(cfg.out_root, name, store)
         if len(tasks) > 1:
             print(f"\n== {task}")
         paths += comparison(cfg, out, task_runs, task_metrics)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from optbench.ranking import frame_direction
 from optbench.report.style import by_family, color, family, line_style, marker
-from optbench.report.tables import best_lr
+from optbench.report.tables import picked
 from optbench.units import human_bytes
 
 
@@ -29,7 +29,7 @@ def title(runs: pd.DataFrame, what: str) -> str:
 
 
 def runs_at_best_lr(runs: pd.DataFrame) -> pd.DataFrame:
-    return pd.concat([g[g["lr"] == best_lr(g)] for _, g in runs.groupby("optimizer", sort=False)])
+    return pd.concat([g[g["lr"] == picked(g)] for _, g in runs.groupby("optimizer", sort=False)])
 
 
 def _band(ax, x, mean, std, c, label, log_y=False, ls="-"):
@@ -144,7 +144,7 @@ def lr_sensitivity(runs: pd.DataFrame):
         for ax, relative in zip(axes, (False, True), strict=True):
             for name in names:
                 group, c = groups[name], color(name)
-                scale = best_lr(group) if relative else 1.0
+                scale = picked(group) if relative else 1.0
                 ok = group[group["status"] == "finished"]
                 ax.scatter(ok["lr"] / scale, ok["final_metric"], color=c, s=14, alpha=0.7)
                 mean = ok.groupby("lr")["final_metric"].mean()

@@ -46,8 +46,9 @@ def fits(peak: float) -> str:
 def memory_table(models: list[str], optimizers: list[str] | None = None, precisions: list[str] | None = None):
     """One row per (model, precision, optimizer): the bytes of each category at the step's peak, the peak, the
     optimizer step's rise above its state, state / parameter bytes, and the analytic state count. An optimizer
-    whose extra is not installed, or whose step cannot run on fake tensors, is left out with a note on stderr."""
-    left_out: dict[str, str] = {}
+    whose extra is not installed, or whose step cannot run on fake tensors, is left out with a note on stderr and
+    in ``table.attrs["left_out"]``: {model: {optimizer: why}}, which the tables' footnotes list."""
+    left_out: dict[tuple[str, str], str] = {}
     names = optimizers or available_optimizers()
     unknown = [n for n in names if n not in available_optimizers()]
     if unknown:
@@ -59,9 +60,21 @@ def memory_table(models: list[str], optimizers: list[str] | None = None, precisi
     precisions = precisions or list(PRECISIONS)
     with progress(len(zoos) * len(precisions) * len(names), "memory projection", "optimizer", final_line=False) as bar:
         rows = _project(zoos, names, precisions, left_out, bar)
-    for name, why in left_out.items():
-        print(f"optbench-report: memory: {name} left out ({why})", file=sys.stderr)
-    return pd.DataFrame(rows)
+    by_model: dict[str, dict[str, str]] = {}
+    for (model, name), why in left_out.items():
+        print(f"optbench-report: memory: {name} left out of {model} ({why})", file=sys.stderr)
+        by_model.setdefault(model, {})[name] = why
+    table = pd.DataFrame(rows)
+    table.attrs["left_out"] = by_model
+    return table
+
+
+def left_out_note(table: pd.DataFrame, model: str) -> str:
+    """The footnote naming the optimizers a model's table left out and why; empty when none was."""
+    missing = table.attrs.get("left_out", {}).get(model, {})
+    if not missing:
+        return ""
+    return "Left out (their step could not be projected): " + "; ".join(f"{n} ({why})" for n, why in missing.items())
 
 
 def _builder(name: str, bar):
@@ -89,7 +102,7 @@ def _project(zoos: dict, names: list[str], precisions: list[str], left_out: dict
                     precision,
                     inspect=lambda n, opt, seen=analytic: seen.__setitem__(n, analytic_state_bytes(opt)),
                     on_error=lambda n, e, m=model_name, p=precision_name: left_out.setdefault(
-                        n, f"{m} at {p}: {str(e).splitlines()[0] if isinstance(e, OptbenchError) else repr(e)[:200]}"
+                        (m, n), f"at {p}: {str(e).splitlines()[0] if isinstance(e, OptbenchError) else repr(e)[:200]}"
                     ),
                 )
             except Exception as e:  # a model file's configuration the builder or the model code rejects
@@ -108,6 +121,8 @@ def _project(zoos: dict, names: list[str], precisions: list[str], left_out: dict
                     "optimizer": opt_name,
                     **{f"{c}_bytes": m.at_peak[c] for c in CATEGORIES},
                     "peak_bytes": m.peak,
+                    "passes_peak_bytes": m.passes_peak,
+                    **{f"passes_{c}_bytes": m.passes_at_peak.get(c, 0) for c in CATEGORIES},
                     "step_transient_bytes": m.step_transient,
                     "resident_params_bytes": param_bytes,
                     "resident_state_bytes": m.resident["state"],

@@ -33,8 +33,9 @@ CATEGORIES = ("params", "grads", "state", "step_temporaries", "activations", "te
 
 
 def per_rank(table: pd.DataFrame, ranks=RANKS, strategies=tuple(SHARDED)) -> pd.DataFrame:
-    """One row per (model, precision, optimizer, strategy, N): bytes per rank of each category at the step's
-    peak, and the peak."""
+    """One row per (model, precision, optimizer, strategy, N): bytes per rank of each category at the single
+    device's peak, and the peak per rank: the larger of the passes' peak and the optimizer step's, each with the
+    rank's shares."""
     rows = []
     for _, row in table.iterrows():
         for strategy in strategies:
@@ -42,7 +43,6 @@ def per_rank(table: pd.DataFrame, ranks=RANKS, strategies=tuple(SHARDED)) -> pd.
                 shares = {
                     c: row[f"{c}_bytes"] / (n if c in SHARDED[strategy] else 1) for c in CATEGORIES
                 }  # fmt: skip
-                during_passes = row["peak_bytes"] - sum(row[f"{c}_bytes"] for c in CATEGORIES) + sum(shares.values())
                 rows.append(
                     {
                         "model": row["model"],
@@ -51,10 +51,20 @@ def per_rank(table: pd.DataFrame, ranks=RANKS, strategies=tuple(SHARDED)) -> pd.
                         "strategy": strategy,
                         "ranks": n,
                         **{f"{c}_bytes": int(v) for c, v in shares.items()},
-                        "peak_bytes": int(max(during_passes, step_peak(row, strategy, n))),
+                        "peak_bytes": int(max(passes_peak(row, strategy, n), step_peak(row, strategy, n))),
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def passes_peak(row: pd.Series, strategy: str, n: int) -> float:
+    """The forward and backward passes' peak per rank: the passes' own peak (``passes_peak_bytes``, at which the
+    optimizer state is resident and the activations are alive), its categories divided as the strategy shards
+    them. Counted for every row, also where the single device's peak falls in the optimizer step (there the
+    activations are gone, and the step's categories would miss the passes' peak)."""
+    parts = {c: row[f"passes_{c}_bytes"] for c in CATEGORIES}
+    shared = sum(v / (n if c in SHARDED[strategy] else 1) for c, v in parts.items())
+    return row["passes_peak_bytes"] - sum(parts.values()) + shared
 
 
 def step_peak(row: pd.Series, strategy: str, n: int) -> float:

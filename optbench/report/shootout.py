@@ -14,27 +14,16 @@ import numpy as np
 import pandas as pd
 
 from optbench.memtrack import CATEGORIES
-from optbench.ranking import best_index
 from optbench.report.memory_table import COLUMN, SHOWN
 from optbench.report.style import by_family, color, marker
+from optbench.report.tables import picked as pick
 from optbench.units import human_bytes
 
 
 def picked(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs at each optimizer's picked lr: the grid seed's best by the sweep's tune_metric (lower is better
-    for a loss, as the sweep's direction says; the task's headline metric otherwise)."""
-    key = runs["tune_metric"].dropna().iloc[0] if "tune_metric" in runs and runs["tune_metric"].notna().any() else None
-    key = key or "final_metric"
-    higher = key == "final_metric" and bool(runs["higher_is_better"].iloc[0])
-    grid_seed = int(runs["seed"].min())
-    out = []
-    for _, group in runs.groupby("optimizer", sort=False):
-        grid = group[group["seed"] == grid_seed].sort_values("lr")
-        scores = [None if s != s else float(s) for s in grid[key]] if key in grid else [None] * len(grid)
-        scores = [None if st != "finished" else s for s, st in zip(scores, grid["status"], strict=True)]
-        lr = grid["lr"].iloc[best_index(scores, higher)] if len(grid) else group["lr"].iloc[0]
-        out.append(group[group["lr"] == lr])
-    return pd.concat(out, ignore_index=True)
+    """The runs at each optimizer's picked lr (``tables.picked``: the grid seed's best by the sweep's tune_metric,
+    in that score's direction)."""
+    return pd.concat([g[g["lr"] == pick(g)] for _, g in runs.groupby("optimizer", sort=False)], ignore_index=True)
 
 
 def _mean_std(values: pd.Series, fmt: str = "{:.2f}") -> str:
@@ -118,7 +107,7 @@ def quality_vs_memory(table: pd.DataFrame, what: str):
         if log:
             ax.set_xscale("log")
             ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        ax.set(xlabel=xlabel, ylabel="test BLEU (beam 4; higher is better)")
+        ax.set(xlabel=xlabel, ylabel="test BLEU (higher is better)")
         ax.grid(alpha=0.3, which="both")
     axes[0].set_title("quality vs optimizer state", fontsize=10)
     axes[1].set_title("quality vs peak training-step memory (MemTracker)", fontsize=10)

@@ -135,6 +135,55 @@ def bleu_figure(runs: pd.DataFrame, title: str):
     return fig
 
 
+def noise_line(runs: pd.DataFrame, stores=()) -> str:
+    """The seed-to-seed noise of test BLEU at the runs' number of steps: the sd pooled over every configuration
+    (runs that differ only in the seed) with 2+ finished seeds, among ``runs`` and the BLEU runs of ``stores`` at
+    the same steps; with it, how far apart two single-seed cells must be before a difference is detected."""
+    from optbench.report.data import load_runs
+    from optbench.report.stats import pooled_sd
+
+    steps = set(runs["planned_steps"].dropna().astype(int))
+    frames = [runs.assign(_from="this table")]
+    for store in stores:
+        other, _ = load_runs(str(store))
+        frames.append(other.assign(_from=str(store)))
+    pool = pd.concat(frames, ignore_index=True)
+    pool = pool[
+        (pool["status"] == "finished") & (pool["metric_name"] == "bleu") & pool["planned_steps"].isin(list(steps))
+    ]
+    groups = [g["final_metric"].astype(float).tolist() for _, g in pool.groupby(["_from", "family", "lr"], sort=False)]
+    sd, dof, used = pooled_sd(groups)
+    if not used:
+        return "Seed-to-seed noise: no configuration here has 2 seeds, so none is measured."
+    sources = ", ".join(sorted({s for s, g in pool.groupby("_from") if len(g) > len(g.groupby(["family", "lr"]))}))
+    from scipy import stats
+
+    quantile = float(stats.t.ppf(0.975, dof))  # the sd is estimated on dof degrees of freedom
+    detect = quantile * sd * 2**0.5
+    return (
+        f"Seed-to-seed noise at {'/'.join(str(s) for s in sorted(steps))} steps, from the records: test BLEU sd "
+        f"{sd:.2f}, pooled over {used} configurations with 2+ seeds ({dof} degrees of freedom; {sources}); two "
+        f"single-seed cells differ by more than {detect:.1f} BLEU (t {quantile:.2f} x sd x sqrt 2) before a "
+        "difference is detected at the 5% level."
+    )
+
+
+def records_line(runs: pd.DataFrame) -> str:
+    """What the records hold, for titles: 'beam 4, 450 steps, bf16-mixed, 2 threads' (each as the runs have it:
+    several values joined by '/')."""
+
+    def values(column: str, fmt=str) -> str:
+        if column not in runs:
+            return "?"
+        got = sorted({fmt(v) for v in runs[column].dropna()})
+        return "/".join(got) or "?"
+
+    return (
+        f"beam {values('final_beam', lambda v: str(int(v)))}, {values('planned_steps', lambda v: str(int(v)))} steps, "
+        f"{values('precision')}, {values('threads', lambda v: str(int(v)))} threads"
+    )
+
+
 def budget_line(runs: pd.DataFrame, budget: str) -> str:
     """What the runs of one budget trained with and how long they took, read from their records."""
     first = runs.iloc[0]

@@ -50,6 +50,31 @@ def best_lr(runs: pd.DataFrame, higher: bool | None = None, by: str = "lr", scor
     return float(best) if by == "lr" else best
 
 
+def selection_score(runs: pd.DataFrame) -> str:
+    """The summary score a tuning picks configurations by: the runs' ``tune_metric`` where they record it; else the
+    validation split's value of the headline metric (``final_eval_<metric>``) where they record one; else the
+    headline (``final_metric``), for a task whose evaluations are the test split's by protocol (DeepOBS's MNIST).
+    A task with a validation split is never picked by its test split."""
+    names = runs["tune_metric"].dropna().unique() if "tune_metric" in runs else []
+    if len(names) == 1 and str(names[0]) in runs:
+        return str(names[0])
+    metrics = runs["metric_name"].dropna().unique() if "metric_name" in runs else []
+    validation = f"final_eval_{metrics[0]}" if len(metrics) == 1 else None
+    if validation and validation in runs and runs[validation].notna().any():
+        return validation
+    return "final_metric"
+
+
+def picked(runs: pd.DataFrame, by: str = "lr", higher: bool | None = None):
+    """The configuration a tuning picked among one optimizer's runs: the value of ``by`` (the lr, or a column
+    that tells whole configurations apart) with the best mean ``selection_score``, in that score's direction
+    (``higher``: the task's, read from the runs when None), compared on the seeds every configuration ran. The
+    one place that decides a pick: reports, scoring and the speedup tables all call it."""
+    name = selection_score(runs)
+    task_higher = frame_direction(runs) if higher is None else higher
+    return best_lr(runs, score_direction(name, task_higher), by=by, score=name)
+
+
 def common_seeds(runs: pd.DataFrame, by: str) -> set:
     """The seeds every configuration (every value of ``by``) ran; empty without a seed column."""
     seed_sets = [set(g) for _, g in runs.groupby(by)["seed"]] if "seed" in runs else []
@@ -133,15 +158,15 @@ def time_to_target(metrics: pd.DataFrame, run_ids, target: Target | None) -> lis
 
 
 def summary_table(runs: pd.DataFrame, metrics: pd.DataFrame, target: Target | None = None) -> pd.DataFrame:
-    """One row per optimizer (and training precision) at its best lr, best first: final metric mean ± std over
-    seeds, time-to-target, speed, memory."""
+    """One row per optimizer (and training precision) at the lr its tuning picked (``picked``), best first: final
+    metric mean ± std over seeds, time-to-target, speed, memory."""
     rows = []
     metric = runs["metric_name"].iloc[0]
     unit = runs["unit"].iloc[0]
     higher = frame_direction(runs)
     runs = runs.assign(precision=runs["precision"].fillna("fp32") if "precision" in runs else "fp32")
     for (name, precision), group in runs.groupby(["optimizer", "precision"], sort=False):
-        lr = best_lr(group, higher)
+        lr = picked(group)
         at_lr = group[group["lr"] == lr]
         done = at_lr[at_lr["status"] == "finished"]
         values = done["final_metric"].tolist()

@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 
 from optbench.errors import OptbenchError
-from optbench.ranking import frame_direction, score_direction
+from optbench.ranking import frame_direction
 from optbench.report import scoring, stats
 from optbench.report.data import load_runs
-from optbench.report.tables import Target, best_lr, common_seeds, evaluations, first_hit, target_of
+from optbench.report.tables import Target, common_seeds, evaluations, first_hit, selection_score, target_of
+from optbench.report.tables import picked as pick
 
 TUNED_PREFIXES = ("optimizer.", "schedule.", "wrapper.")
 
@@ -66,7 +67,7 @@ def tuning_table(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for label, group in runs.groupby("label", sort=False):
         choice = picked(group, higher)
-        name = tune_score_name(group)
+        name = selection_score(group)
         seed = min(common_seeds(group, "hyperparameters") or {int(group["seed"].min())})
         tuned = tuned_columns(group) or ["optimizer.lr"]
         for _, run in group[group["seed"] == seed].sort_values(tuned).iterrows():
@@ -81,18 +82,10 @@ def tuning_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def tune_score_name(runs: pd.DataFrame) -> str:
-    """The summary score the runs' tuning ranked by (their ``tune_metric``), or ``final_metric``."""
-    names = runs["tune_metric"].dropna().unique() if "tune_metric" in runs else []
-    return str(names[0]) if len(names) == 1 and str(names[0]) in runs else "final_metric"
-
-
 def picked(runs: pd.DataFrame, higher: bool) -> str:
-    """The configuration (``hyperparameters``) a tuning sweep picked among one optimizer's runs: the best by the
-    score it ranked by (``tune_metric``, e.g. the validation loss; the final metric when none), so the report
-    never picks by the test split the sweep did not see."""
-    name = tune_score_name(runs)
-    return best_lr(runs, score_direction(name, higher), by="hyperparameters", score=name)
+    """The configuration (``hyperparameters``) a tuning sweep picked among one optimizer's runs (``tables.picked``:
+    by the score it ranked by, never by the test split of a task with a validation split)."""
+    return pick(runs, by="hyperparameters", higher=higher)
 
 
 # How the time-to-target's seconds are read from the records (``report.seconds``).

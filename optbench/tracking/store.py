@@ -16,8 +16,9 @@ and the next ``RunStore`` opened on the folder finishes the job (or puts the old
 anything else a crash left there.
 
 Records are portable: they hold no host name, and the folders a run was given (``data_root``, ``store_dir``,
-``cache_dir``, ``logger.dir``, the W&B run folder) are written relative to the directory the run was launched from
-(``portable_config``), so a committed store says nothing about the machine it was made on. ``summary`` adds the
+``cache_dir``, ``logger.dir``, the W&B run folder) are written relative to the directory the run was launched from,
+or not at all when they lie outside it (``portable_config``), so a committed store says nothing about the machine
+it was made on. None of them is part of the run's identity. ``summary`` adds the
 record's own folder (``record_dir``) when it reads one.
 
 A record that cannot be read (empty or corrupt JSON, truncated Parquet, a missing file) counts as absent: resume
@@ -83,15 +84,15 @@ LOCATION_KEYS = (("data_root",), ("store_dir",), ("cache_dir",), ("logger", "dir
 
 def portable_path(path: str | os.PathLike | None, start: str | os.PathLike | None = None) -> str | None:
     """``path`` relative to ``start`` (default: the working directory), so no machine's layout is recorded: a
-    folder in or beside it as a relative path (``results/store``, ``../shared/data``), one further away as
-    ``.../<parent>/<name>`` (climbing to the file system's top would spell out the machine's folders)."""
+    folder inside it as a relative path (``results/store``); one outside it (``../shared/data``, ``/mnt/data``) is
+    not recorded at all (None): a record holds no path that climbs out of the folder it was made from."""
     if path is None:
         return None
     absolute = os.path.abspath(path)
     relative = os.path.relpath(absolute, os.path.abspath(start or os.getcwd()))
-    if not relative.startswith(f"..{os.sep}..") and relative != os.path.join("..", ".."):
-        return relative
-    return "/".join(["...", *Path(absolute).parts[1:][-2:]])
+    if relative == ".." or relative.startswith(f"..{os.sep}"):
+        return None
+    return relative
 
 
 def portable_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -157,8 +158,21 @@ def planned_jobs(config: DictConfig) -> int | None:
     return None
 
 
+def failed_runs(summaries: list[dict[str, Any]]) -> list[str]:
+    """'run id: reason' of each failed run (a diverged run is a result, not a failure)."""
+    return [
+        f"{s.get('run_id')}: {s.get('reason') or 'no reason recorded'}"
+        for s in summaries
+        if s.get("status") == "failed"
+    ]
+
+
+# How many runs of the last sweep failed: the `optbench` command exits non-zero when any did.
+FAILED = {"runs": 0}
+
+
 class SummaryCallback(Callback):
-    """Prints the summary table after a single run and after a whole sweep."""
+    """Prints the summary table after a single run and after a whole sweep, then the sweep's failed runs."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -169,6 +183,15 @@ class SummaryCallback(Callback):
         if summaries:
             table = format_summary(summaries, wandb_dirs_from_markers(markers))
             print(f"\n{len(summaries)} runs in sweep {sweep_dir} ({job_counts(markers)}):\n" + table, flush=True)
+        failed = failed_runs(summaries)
+        FAILED["runs"] = len(failed)
+        if failed:
+            print(
+                f"optbench: {len(failed)} of {len(summaries)} runs failed (rerunning the sweep retries them; "
+                "diverged runs are results, not failures):\n  " + "\n  ".join(failed),
+                file=sys.stderr,
+                flush=True,
+            )
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         total = planned_jobs(config)
