@@ -546,3 +546,18 @@ def test_one_place_picks_a_configuration_and_never_by_the_test_split():
     assert picked(mt) == 1e-2
     deepobs = lm.drop(columns="final_eval_loss")  # a task that evaluates only the test split, by protocol
     assert selection_score(deepobs) == "final_metric" and picked(deepobs) == 1e-3
+
+
+def test_a_setting_that_names_itself_is_labelled_by_its_name_and_what_it_leaves_open():
+    from optbench.tracking.naming import family_labels
+
+    def row(name, clip, warmup):
+        return {"table2.label": name, "optimizer.clip_threshold": clip, "table2.warmup": warmup,
+                "schedule.warmup_steps": 150 if warmup else 0}  # fmt: skip
+
+    families = [row("clipped d=1", 1.0, True), row("clipped d=1", 1.0, False), row("clipped d=2", 2.0, True)]
+    assert family_labels(["adafactor"] * 3, families) == [
+        "adafactor, clipped d=1, warmup=true",  # the row's name explains its clipping; the warmup steps follow warmup
+        "adafactor, clipped d=1, warmup=false",
+        "adafactor, clipped d=2, warmup=true",
+    ]

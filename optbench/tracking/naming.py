@@ -100,10 +100,37 @@ def _shown(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def explained(key: str, named: list[str], families: list[dict]) -> bool:
+    """Whether ``key`` takes one value for each value of the ``named`` keys (a setting's name, like Table 2's row
+    label, that says it already); False without named keys."""
+    if not named:
+        return False
+    seen: dict[str, set[str]] = {}
+    for fam in families:
+        seen.setdefault(repr([fam.get(n) for n in named]), set()).add(repr(fam.get(key)))
+    return all(len(values) == 1 for values in seen.values())
+
+
+def shown_keys(keys: list[str], named: list[str], families: list[dict]) -> list[str]:
+    """The differing keys a label shows beside the ``named`` ones: in turn (those of the named keys' own group
+    first), each that what is shown already does not determine."""
+    if not named:
+        return keys
+    groups = {n.rsplit(".", 1)[0] for n in named}
+    ordered = sorted((k for k in keys if k not in named), key=lambda k: k.rsplit(".", 1)[0] not in groups)
+    shown: list[str] = []
+    for key in ordered:
+        if not explained(key, named + shown, families):
+            shown.append(key)
+    return shown
+
+
 def family_labels(labels: list[str], families: list[dict]) -> list[str]:
     """Per run, its variant ``label`` plus what sets its configuration family (``store.family``, as a dict) apart
-    from the other families of that label among these runs: 'adamw, wd=0.5', 'momentum, nesterov=true'. A label
-    with one family stays as it is; the lr and the seed never show (a report picks the lr, and seeds are a group's
+    from the other families of that label among these runs: 'adamw, wd=0.5', 'momentum, nesterov=true'. Where the
+    configs name their setting (a ``*.label`` key, as Table 2's rows do), that name stands for the keys it explains:
+    'adafactor, relative step (Adafactor), warmup=true'. A label with one family stays as it is; the lr and the
+    seed never show (a report picks the lr, and seeds are a group's
     members). Past ``MAX_LABEL_KEYS`` differing keys, the rest is counted and a short hash keeps labels apart."""
     import hashlib
     import json
@@ -119,7 +146,10 @@ def family_labels(labels: list[str], families: list[dict]) -> list[str]:
     out = []
     for label, fam in zip(labels, families, strict=True):
         keys = differing[label]
-        parts = [f"{short_key(k)}={_shown(fam.get(k))}" for k in keys[:MAX_LABEL_KEYS]]
+        named = [k for k in keys if k.endswith(".label")]  # a setting's own name ('relative step (Adafactor)')
+        keys = shown_keys(keys, named, by_label[label])
+        parts = [_shown(fam.get(k)) for k in named]
+        parts += [f"{short_key(k)}={_shown(fam.get(k))}" for k in keys[:MAX_LABEL_KEYS]]
         if len(keys) > MAX_LABEL_KEYS:
             digest = hashlib.sha256(json.dumps(fam, sort_keys=True, default=str).encode()).hexdigest()[:6]
             parts.append(f"+{len(keys) - MAX_LABEL_KEYS} more ({digest})")
