@@ -94,13 +94,12 @@ def sweep_score(summary: dict, cfg: DictConfig) -> float:
     metric by default). A run without a finite one (diverged, failed) gets the worst value in the score's
     direction (-inf where higher is better, +inf where lower is), so it never wins; not NaN, which Optuna cannot
     record (its sweeper stops the whole study on a NaN objective)."""
-    from optbench.ranking import higher_is_better, oriented, score_direction
+    from optbench.ranking import higher_is_better, score_direction
 
     value = summary.get(cfg.get("tune_metric") or "final_metric")
-    higher = score_direction(cfg.get("tune_metric"), higher_is_better(cfg.task))
-    if oriented(value, higher) == -math.inf:
-        return -math.inf if higher else math.inf
-    return float(value)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return -math.inf if score_direction(cfg.get("tune_metric"), higher_is_better(cfg.task)) else math.inf
 
 
 MAIN_PID_ENV = "OPTBENCH_MAIN_PID"
