@@ -41,3 +41,14 @@ def test_no_lock_files_are_committed():
 
     tracked = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True, text=True).stdout
     assert not [line for line in tracked.splitlines() if line.endswith(".lock")]
+
+
+def test_the_committed_galleries_rerender_from_their_own_records(tmp_path):
+    from .conftest import render_committed
+
+    for task in ("rosenbrock", "rastrigin"):
+        store = f"store_dir=results/trajectories_{task}/store"
+        out = render_committed("trajectories", tmp_path, f"filters.task={task}", store)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert (tmp_path / f"trajectories_{task}" / "gallery.png").stat().st_size > 50_000
+        assert "| adam " in out.stdout  # the picked lrs, per optimizer

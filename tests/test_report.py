@@ -561,3 +561,11 @@ def test_a_setting_that_names_itself_is_labelled_by_its_name_and_what_it_leaves_
         "adafactor, clipped d=1, warmup=false",
         "adafactor, clipped d=2, warmup=true",
     ]
+
+
+def test_runs_of_different_tasks_are_never_compared_for_a_label():
+    from optbench.tracking.naming import family_labels
+
+    families = [{"task.name": "rosenbrock", "task.start": [-1, 1]}, {"task.name": "rastrigin", "task.start": [2, 2]}]
+    assert family_labels(["adam", "adam"], families, ["rosenbrock", "rastrigin"]) == ["adam", "adam"]
+    assert family_labels(["adam", "adam"], families)[0].startswith("adam, name=rosenbrock")  # one scope: they differ

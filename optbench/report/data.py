@@ -51,7 +51,8 @@ def by_variant(runs: pd.DataFrame) -> pd.DataFrame:
         runs["optimizer"] = runs["label"].where(runs["label"].notna(), runs["optimizer"])
     if "family" in runs:
         families = [json.loads(f) if isinstance(f, str) else {} for f in runs["family"]]
-        runs["optimizer"] = family_labels(runs["optimizer"].tolist(), families)
+        tasks = runs["task"].astype(str).tolist() if "task" in runs else None
+        runs["optimizer"] = family_labels(runs["optimizer"].tolist(), families, tasks)
     return runs
 
 

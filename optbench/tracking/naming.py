@@ -125,29 +125,31 @@ def shown_keys(keys: list[str], named: list[str], families: list[dict]) -> list[
     return shown
 
 
-def family_labels(labels: list[str], families: list[dict]) -> list[str]:
+def family_labels(labels: list[str], families: list[dict], tasks: list[str] | None = None) -> list[str]:
     """Per run, its variant ``label`` plus what sets its configuration family (``store.family``, as a dict) apart
-    from the other families of that label among these runs: 'adamw, wd=0.5', 'momentum, nesterov=true'. Where the
-    configs name their setting (a ``*.label`` key, as Table 2's rows do), that name stands for the keys it explains:
-    'adafactor, relative step (Adafactor), warmup=true'. A label with one family stays as it is; the lr and the
-    seed never show (a report picks the lr, and seeds are a group's
-    members). Past ``MAX_LABEL_KEYS`` differing keys, the rest is counted and a short hash keeps labels apart."""
+    from the other families of that label on the same task (``tasks``; runs of different tasks are never compared):
+    'adamw, wd=0.5', 'momentum, nesterov=true'. Where the configs name their setting (a ``*.label`` key, as Table
+    2's rows do), that name stands for the keys it explains: 'adafactor, relative step (Adafactor), warmup=true'. A
+    label with one family stays as it is; the lr and the seed never show (a report picks the lr, and seeds are a
+    group's members). Past ``MAX_LABEL_KEYS`` differing keys, the rest is counted and a short hash keeps labels
+    apart."""
     import hashlib
     import json
 
-    by_label: dict[str, list[dict]] = {}
-    for label, fam in zip(labels, families, strict=True):
-        by_label.setdefault(label, []).append(fam)
+    scopes = list(zip(tasks or [""] * len(labels), labels, strict=True))
+    by_scope: dict[tuple[str, str], list[dict]] = {}
+    for scope, fam in zip(scopes, families, strict=True):
+        by_scope.setdefault(scope, []).append(fam)
     differing = {}
-    for label, fams in by_label.items():
+    for scope, fams in by_scope.items():
         keys = sorted({k for fam in fams for k in fam})
         distinct = {json.dumps(f, sort_keys=True, default=str) for f in fams}
-        differing[label] = [k for k in keys if len({repr(f.get(k)) for f in fams}) > 1] if len(distinct) > 1 else []
+        differing[scope] = [k for k in keys if len({repr(f.get(k)) for f in fams}) > 1] if len(distinct) > 1 else []
     out = []
-    for label, fam in zip(labels, families, strict=True):
-        keys = differing[label]
+    for (task, label), fam in zip(scopes, families, strict=True):
+        keys = differing[(task, label)]
         named = [k for k in keys if k.endswith(".label")]  # a setting's own name ('relative step (Adafactor)')
-        keys = shown_keys(keys, named, by_label[label])
+        keys = shown_keys(keys, named, by_scope[(task, label)])
         parts = [_shown(fam.get(k)) for k in named]
         parts += [f"{short_key(k)}={_shown(fam.get(k))}" for k in keys[:MAX_LABEL_KEYS]]
         if len(keys) > MAX_LABEL_KEYS:

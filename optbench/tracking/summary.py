@@ -45,6 +45,7 @@ def summary_frame(summaries: list[dict[str, Any]]) -> pd.DataFrame:
     labels = family_labels(
         [str(s.get("label") or s.get("optimizer")) for s in summaries],
         [json.loads(s["family"]) if isinstance(s.get("family"), str) else {} for s in summaries],
+        [str(s.get("task")) for s in summaries],
     )
     for s, label in zip(summaries, labels, strict=True):
         metric = s.get("metric_name") or "metric"
