@@ -166,3 +166,18 @@ def test_wandb_sweep_yaml_from_hydra_overrides_runs_as_the_agent_would_call_it(t
         assert sweep_config([f"task={task}"])["metric"] == {"name": "final_eval_loss", "goal": "minimize"}
     bad = optbench(tmp_path, "--method", "grid", "optimizer.lr=interval(0.1,1)", module="optbench.tracking.wandb_sweep")
     assert bad.returncode == 2 and "interval(...) needs random or bayes" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_diverged_run_logs_no_score_for_a_wandb_sweep_to_rank():
+    from optbench.tracking.wandb_run import WandbRun
+
+    class Stub:
+        summary: dict = {}
+
+        def finish(self, exit_code):
+            self.exit_code = exit_code
+
+    run = WandbRun.__new__(WandbRun)
+    run.run = Stub()
+    run.finish({"status": "diverged", "final_metric": None, "final_eval_loss": float("nan"), "steps": 12})
+    assert run.run.summary == {"status": "diverged", "steps": 12} and run.run.exit_code == 1

@@ -11,6 +11,7 @@ history. At the end the run's store record (config, summary, metrics) is logged 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,10 @@ def history_row(split: str, row: dict[str, Any], step: int) -> tuple[dict[str, f
 
 # Set when an online W&B server did not answer in this process: later runs log offline at once instead of waiting.
 _online_unreachable = False
+
+
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 class WandbRun:
@@ -193,7 +198,9 @@ class WandbRun:
         if self.run is None:
             return
         try:
-            self.run.summary.update({k: v for k, v in summary.items() if v is not None})
+            # no value for a score the run has not got (a diverged run's final metric): a W&B sweep ranks what is
+            # logged, and a NaN must never be ranked
+            self.run.summary.update({k: v for k, v in summary.items() if v is not None and not _nan(v)})
             if record_dir is not None and all((Path(record_dir) / f).is_file() for f in RECORD_FILES):
                 import wandb
 
