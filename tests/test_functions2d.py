@@ -68,12 +68,14 @@ def test_trajectories_experiment_and_gallery(tmp_path):
         "hydra.sweeper.params.optimizer='sgd,adam,adafactor'",
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    records = summaries(tmp_path)
+    store = tmp_path / "results/trajectories_rastrigin/store"  # the gallery's own records, beside it
+    records = [json.loads(p.read_text()) for p in sorted(store.glob("runs/*/summary.json"))]
     assert len(records) == 9 and {r["sweep"] for r in records} == {"trajectories-rastrigin"}
     # another function's run in the same store must not leak its parameters into this gallery
-    other = optbench(tmp_path, "task=rosenbrock", "task.max_steps=5", "logger=none")
+    other = optbench(tmp_path, "task=rosenbrock", "task.max_steps=5", "logger=none", f"store_dir={store}")
     assert other.returncode == 0, other.stderr
-    report = optbench(tmp_path, "report=trajectories", "filters.task=rastrigin", module="optbench.report")
+    args = ["report=trajectories", "filters.task=rastrigin", f"store_dir={store}"]
+    report = optbench(tmp_path, *args, module="optbench.report")
     assert report.returncode == 0, report.stderr
     for stem in ("gallery", "overlay"):
         assert (tmp_path / f"results/trajectories_rastrigin/{stem}.png").stat().st_size > 20_000
