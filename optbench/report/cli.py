@@ -56,7 +56,7 @@ def memory(cfg: DictConfig, out: Path) -> list[Path]:
     """Per model: a table (optimizers x precisions as rows, categories as columns) and a stacked-bar figure; one
     CSV of every number."""
     from optbench.report.figures import memory_split
-    from optbench.report.memory_table import left_out_note, memory_display, memory_table, model_caption
+    from optbench.report.memory_table import left_out, left_out_note, memory_display, memory_table, model_caption
     from optbench.report.per_rank import RANKS, per_rank, per_rank_display
     from optbench.report.style import save
     from optbench.report.tables import write_table
@@ -73,7 +73,7 @@ def memory(cfg: DictConfig, out: Path) -> list[Path]:
         if note:
             print(note)
         paths += write_table(shown, out, f"memory_{model}", csv=rows, caption=caption, footnote=note)
-        missing = table.attrs.get("left_out", {}).get(model, {})
+        missing = left_out(table, str(model))
         shown_caption = caption + (f"\nleft out: {', '.join(missing)} (see the table's note)" if missing else "")
         paths += save(memory_split(rows, shown_caption), out, f"memory_{model}")
         if model in (cfg.report.get("per_rank_models") or []):
@@ -125,6 +125,7 @@ def shootout_report(out: Path, runs) -> list[Path]:
     """The memory-efficient shootout: one table (Markdown, LaTeX, CSV) and the quality-vs-memory figure."""
     from optbench.report.shootout import quality_vs_memory, shootout_display, shootout_table
     from optbench.report.style import save
+    from optbench.report.table2 import joined, records_line
     from optbench.report.tables import write_table
 
     table = shootout_table(runs)
@@ -135,7 +136,7 @@ def shootout_report(out: Path, runs) -> list[Path]:
         f"{first['task']}: {first.get('precision', 'fp32')}, {int(first['planned_steps'])} steps, lr picked on seed "
         f"{int(runs['seed'].min())} by validation loss from each optimizer's grid, then seeds "
         f"{sorted(int(s) for s in runs['seed'].unique())}; test BLEU with beam "
-        f"{'/'.join(sorted({str(int(b)) for b in runs['final_beam'].dropna()})) if 'final_beam' in runs else '?'} "
+        f"{joined(runs, 'final_beam', lambda b: str(int(b)))} "
         f"({first.get('final_bleu_signature', 'sacreBLEU')}). Memory: the training step's peak by category "
         f"(MemTracker, steps 2-3). {len(runs)} runs on {first.get('device')} ({int(first.get('threads') or 0)} "
         f"threads, torch {first.get('torch_version')}), {each.sum() / 60:.0f} min in all."
@@ -144,8 +145,6 @@ def shootout_report(out: Path, runs) -> list[Path]:
     print(shown.to_markdown(index=False))
     print(footnote)
     paths = write_table(shown, out, "shootout", caption=caption, footnote=footnote, csv=table)
-    from optbench.report.table2 import records_line
-
     what = f"{caption} ({first['task']}: {records_line(runs)}; whiskers: ±1 std over seeds)"
     return paths + save(quality_vs_memory(table, what), out, "quality_vs_memory")
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from optbench.ranking import frame_direction
 from optbench.report.style import by_family, color, family, line_style, marker
-from optbench.report.tables import picked
+from optbench.report.tables import picked, runs_at_picked_lr
 from optbench.units import human_bytes
 
 
@@ -26,10 +26,6 @@ def hardware_line(runs: pd.DataFrame) -> str:
 def title(runs: pd.DataFrame, what: str) -> str:
     seeds = runs["seed"].nunique()
     return f"{runs['task'].iloc[0]}: {what} ({seeds} seed{'s' if seeds != 1 else ''}; {hardware_line(runs)})"
-
-
-def runs_at_best_lr(runs: pd.DataFrame) -> pd.DataFrame:
-    return pd.concat([g[g["lr"] == picked(g)] for _, g in runs.groupby("optimizer", sort=False)])
 
 
 def _band(ax, x, mean, std, c, label, log_y=False, ls="-"):
@@ -96,7 +92,7 @@ def curves(runs: pd.DataFrame, metrics: pd.DataFrame):
     """Train loss vs step and vs training seconds, and the eval metric vs step; with many optimizers one row per
     family, each beside the reference optimizer (grey, dashed)."""
     metric = runs["metric_name"].iloc[0]
-    best = runs_at_best_lr(runs)
+    best = runs_at_picked_lr(runs)
     groups = {name: g for name, g in best.groupby("optimizer", sort=False)}
     rows = facets(list(groups))
     fig, grid = plt.subplots(len(rows), 3, figsize=(16, 4.6 if len(rows) == 1 else 2.9 * len(rows)), squeeze=False)
@@ -407,7 +403,7 @@ def pareto(runs: pd.DataFrame):
     lr (mean over seeds, whiskers ±1 std), the Pareto front dashed: which optimizer, at what memory and time."""
     metric = runs["metric_name"].iloc[0]
     higher = frame_direction(runs)
-    best = runs_at_best_lr(runs)
+    best = runs_at_picked_lr(runs)
     done = best[best["status"] == "finished"]
     memory_key = "mem_peak_bytes" if "mem_peak_bytes" in done and done["mem_peak_bytes"].notna().all() else None
     memory_key = memory_key or "tensor_bytes"

@@ -69,9 +69,14 @@ def memory_table(models: list[str], optimizers: list[str] | None = None, precisi
     return table
 
 
+def left_out(table: pd.DataFrame, model: str) -> dict[str, str]:
+    """{optimizer: why} of those ``memory_table`` left out of ``model``'s rows."""
+    return table.attrs.get("left_out", {}).get(model, {})
+
+
 def left_out_note(table: pd.DataFrame, model: str) -> str:
     """The footnote naming the optimizers a model's table left out and why; empty when none was."""
-    missing = table.attrs.get("left_out", {}).get(model, {})
+    missing = left_out(table, model)
     if not missing:
         return ""
     return "Left out (their step could not be projected): " + "; ".join(f"{n} ({why})" for n, why in missing.items())

@@ -16,14 +16,14 @@ import pandas as pd
 from optbench.memtrack import CATEGORIES
 from optbench.report.memory_table import COLUMN, SHOWN
 from optbench.report.style import by_family, color, marker
-from optbench.report.tables import picked as pick
+from optbench.report.tables import runs_at_picked_lr
 from optbench.units import human_bytes
 
 
 def picked(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs at each optimizer's picked lr (``tables.picked``: the grid seed's best by the sweep's tune_metric,
     in that score's direction)."""
-    return pd.concat([g[g["lr"] == pick(g)] for _, g in runs.groupby("optimizer", sort=False)], ignore_index=True)
+    return runs_at_picked_lr(runs).reset_index(drop=True)
 
 
 def _mean_std(values: pd.Series, fmt: str = "{:.2f}") -> str:

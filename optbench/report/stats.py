@@ -30,16 +30,20 @@ MIN_INTERVAL_N = 3  # fewer seeds: no interval, the values are shown
 INTERVAL_NAME = "95% Student-t interval on the mean"
 
 
+def t_half_width(x: np.ndarray, confidence: float) -> float:
+    """Half the width of the Student-t interval of the mean of ``x`` (2+ values) at ``confidence``."""
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+
+
 def mean_interval(values: Iterable[float], confidence: float = CONFIDENCE) -> tuple[float, float, float] | None:
     """(mean, low, high): the mean and its Student-t interval of the given ``confidence``; None with fewer than
     ``MIN_INTERVAL_N`` finite values or any non-finite one (a missed target has no mean)."""
-    from scipy import stats
-
     x = np.asarray(list(values), dtype=float)
     if x.size < MIN_INTERVAL_N or not np.all(np.isfinite(x)):
         return None
-    mean = float(x.mean())
-    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    mean, half = float(x.mean()), t_half_width(x, confidence)
     return (mean, mean - half, mean + half)
 
 
@@ -91,7 +95,7 @@ def paired_test(a: Mapping[int, float], b: Mapping[int, float], confidence: floa
     mean = float(d.mean())
     if np.allclose(d, d[0], rtol=0, atol=1e-12 * max(1.0, abs(d[0]))):
         return Paired(mean, mean, mean, 0.0 if d[0] != 0 else 1.0, int(d.size))
-    half = float(stats.t.ppf(0.5 + confidence / 2, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size))
+    half = t_half_width(d, confidence)
     p = float(stats.ttest_rel([a[s] for s in seeds], [b[s] for s in seeds]).pvalue)
     return Paired(mean, mean - half, mean + half, p, int(d.size))
 

@@ -139,6 +139,8 @@ def noise_line(runs: pd.DataFrame, stores=()) -> str:
     """The seed-to-seed noise of test BLEU at the runs' number of steps: the sd pooled over every configuration
     (runs that differ only in the seed) with 2+ finished seeds, among ``runs`` and the BLEU runs of ``stores`` at
     the same steps; with it, how far apart two single-seed cells must be before a difference is detected."""
+    from scipy import stats
+
     from optbench.report.data import load_runs
     from optbench.report.stats import pooled_sd
 
@@ -156,8 +158,6 @@ def noise_line(runs: pd.DataFrame, stores=()) -> str:
     if not used:
         return "Seed-to-seed noise: no configuration here has 2 seeds, so none is measured."
     sources = ", ".join(sorted({s for s, g in pool.groupby("_from") if len(g) > len(g.groupby(["family", "lr"]))}))
-    from scipy import stats
-
     quantile = float(stats.t.ppf(0.975, dof))  # the sd is estimated on dof degrees of freedom
     detect = quantile * sd * 2**0.5
     return (
@@ -168,19 +168,23 @@ def noise_line(runs: pd.DataFrame, stores=()) -> str:
     )
 
 
+def joined(runs: pd.DataFrame, column: str, fmt=str) -> str:
+    """The values the runs recorded in ``column``, each once, joined by '/' ('4', '2/4'); '?' when none did."""
+    if column not in runs:
+        return "?"
+    return "/".join(sorted({fmt(v) for v in runs[column].dropna()})) or "?"
+
+
+def _whole(value) -> str:
+    return str(int(value))
+
+
 def records_line(runs: pd.DataFrame) -> str:
     """What the records hold, for titles: 'beam 4, 450 steps, bf16-mixed, 2 threads' (each as the runs have it:
     several values joined by '/')."""
-
-    def values(column: str, fmt=str) -> str:
-        if column not in runs:
-            return "?"
-        got = sorted({fmt(v) for v in runs[column].dropna()})
-        return "/".join(got) or "?"
-
     return (
-        f"beam {values('final_beam', lambda v: str(int(v)))}, {values('planned_steps', lambda v: str(int(v)))} steps, "
-        f"{values('precision')}, {values('threads', lambda v: str(int(v)))} threads"
+        f"beam {joined(runs, 'final_beam', _whole)}, {joined(runs, 'planned_steps', _whole)} steps, "
+        f"{joined(runs, 'precision')}, {joined(runs, 'threads', _whole)} threads"
     )
 
 

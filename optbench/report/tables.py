@@ -75,6 +75,11 @@ def picked(runs: pd.DataFrame, by: str = "lr", higher: bool | None = None):
     return best_lr(runs, score_direction(name, task_higher), by=by, score=name)
 
 
+def runs_at_picked_lr(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each optimizer's runs at the lr its tuning picked (``picked``)."""
+    return pd.concat([g[g["lr"] == picked(g)] for _, g in runs.groupby("optimizer", sort=False)])
+
+
 def common_seeds(runs: pd.DataFrame, by: str) -> set:
     """The seeds every configuration (every value of ``by``) ran; empty without a seed column."""
     seed_sets = [set(g) for _, g in runs.groupby(by)["seed"]] if "seed" in runs else []

@@ -10,7 +10,7 @@ from matplotlib.colors import LogNorm
 
 from optbench.ranking import frame_direction, sort_best_first
 from optbench.report.style import color
-from optbench.report.tables import picked
+from optbench.report.tables import runs_at_picked_lr
 from optbench.tasks.functions2d import FUNCTIONS
 
 CAPTION = (
@@ -20,9 +20,9 @@ CAPTION = (
 
 
 def best_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per optimizer, at the lr its tuning picked (``tables.picked``), the finished run with the best final value
-    in the task's direction (the lowest, for the 2-D functions)."""
-    at = pd.concat([g[g["lr"] == picked(g)] for _, g in runs.groupby("optimizer", sort=False)])
+    """Per optimizer, at the lr its tuning picked (``tables.runs_at_picked_lr``), the finished run with the best
+    final value in the task's direction (the lowest, for the 2-D functions)."""
+    at = runs_at_picked_lr(runs)
     done = sort_best_first(at[at["status"] == "finished"], "final_metric", frame_direction(runs))
     return done.groupby("optimizer", sort=False).head(1).set_index("optimizer")
 

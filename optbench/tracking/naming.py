@@ -140,20 +140,19 @@ def family_labels(labels: list[str], families: list[dict], tasks: list[str] | No
     by_scope: dict[tuple[str, str], list[dict]] = {}
     for scope, fam in zip(scopes, families, strict=True):
         by_scope.setdefault(scope, []).append(fam)
-    differing = {}
+    shown = {}  # per scope: (the keys naming a setting, the other keys to show), worked out once
     for scope, fams in by_scope.items():
         keys = sorted({k for fam in fams for k in fam})
-        distinct = {json.dumps(f, sort_keys=True, default=str) for f in fams}
-        differing[scope] = [k for k in keys if len({repr(f.get(k)) for f in fams}) > 1] if len(distinct) > 1 else []
+        differing = [k for k in keys if len({repr(f.get(k)) for f in fams}) > 1]
+        named = [k for k in differing if k.endswith(".label")]  # a setting's own name ('relative step (Adafactor)')
+        shown[scope] = (named, shown_keys(differing, named, fams))
     out = []
-    for (task, label), fam in zip(scopes, families, strict=True):
-        keys = differing[(task, label)]
-        named = [k for k in keys if k.endswith(".label")]  # a setting's own name ('relative step (Adafactor)')
-        keys = shown_keys(keys, named, by_scope[(task, label)])
+    for scope, fam in zip(scopes, families, strict=True):
+        named, keys = shown[scope]
         parts = [_shown(fam.get(k)) for k in named]
         parts += [f"{short_key(k)}={_shown(fam.get(k))}" for k in keys[:MAX_LABEL_KEYS]]
         if len(keys) > MAX_LABEL_KEYS:
             digest = hashlib.sha256(json.dumps(fam, sort_keys=True, default=str).encode()).hexdigest()[:6]
             parts.append(f"+{len(keys) - MAX_LABEL_KEYS} more ({digest})")
-        out.append(", ".join([label, *parts]))
+        out.append(", ".join([scope[1], *parts]))
     return out
